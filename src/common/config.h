@@ -1,0 +1,48 @@
+/* config.h: configuration from the environment and a file, validated once.
+ *
+ * Each module declares a table of keys (name, type, bounds, default, where to
+ * store the value) and registers it before cfg_load. cfg_load reads the file
+ * (KEY=value lines, '#' comments), lets the environment override it, checks
+ * every key and only then stores the values, so a bad value leaves the
+ * running configuration untouched and the error names the key and what was
+ * expected. A SECRET key may also be given as KEY_FILE=path (the file's
+ * first line); secrets are never printed by cfg_dump. */
+#ifndef MA_COMMON_CONFIG_H
+#define MA_COMMON_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { CFG_INT, CFG_STR, CFG_BOOL, CFG_SECRET } cfg_type_t;
+
+typedef struct cfg_key {
+    const char *name;
+    cfg_type_t type;
+    void *dst; /* int64_t* (INT), bool* (BOOL), char** (STR, SECRET: xstrdup'd) */
+    const char *def;
+    int64_t min, max; /* INT bounds; STR/SECRET: length bounds (max 0 = 4096) */
+    const char *help; /* what is expected, shown in errors */
+    /* Extra check of the raw value; returns 0 or -1 with a message in err. */
+    int (*check)(const char *val, char *err, size_t errlen);
+} cfg_key_t;
+
+/* Tables must outlive the program (static). At most 32 tables. */
+void cfg_register(const cfg_key_t *keys, size_t n);
+
+/* file may be NULL (then CONFIG_FILE from the environment, if set).
+ * Returns 0, or -1 with err like "WORKERS: expected an integer 1..256, got 'x'". */
+int cfg_load(const char *file, char *err, size_t errlen);
+
+/* Logs every key and its value (secrets as "(set)"/"(unset)"). */
+void cfg_dump(void);
+
+/* Raw lookup of a key's current string value after cfg_load (NULL if none). */
+const char *cfg_raw(const char *name);
+
+/* Validators for common shapes. */
+int cfg_check_url(const char *val, char *err, size_t errlen);        /* http(s)://... */
+int cfg_check_listen(const char *val, char *err, size_t errlen);     /* /path or host:port */
+int cfg_check_loglevel(const char *val, char *err, size_t errlen);
+
+#endif

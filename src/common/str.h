@@ -1,0 +1,28 @@
+/* str.h: strict parsing and small string helpers for outside input. */
+#ifndef MA_COMMON_STR_H
+#define MA_COMMON_STR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Whole string is a decimal integer in [min, max]: optional '-', digits only,
+ * no spaces, no '+', no leading zeros beyond "0". Returns 0 or -1. */
+int str_to_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* Same for a counted string. */
+int str_to_i64n(const char *s, size_t n, int64_t min, int64_t max, int64_t *out);
+
+/* Valid UTF-8 (no overlongs, no surrogates, no NUL). */
+bool str_utf8_valid(const char *s, size_t n);
+
+/* Every byte of s is in the set [A-Za-z0-9] plus the characters of extra. */
+bool str_charset(const char *s, const char *extra);
+
+/* Case-insensitive ASCII prefix test. */
+bool str_ci_prefix(const char *s, const char *prefix);
+
+/* Constant-time comparison of two strings (length is not hidden). */
+bool str_ct_equal(const char *a, const char *b);
+
+#endif

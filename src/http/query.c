@@ -1,0 +1,161 @@
+/* query.c: query-string parsing and typed parameter access (see http.h).
+ * Every byte here comes from the client, so the parser is strict and has a
+ * fuzz target (tests/fuzz/fuzz_query.c). */
+#include "http/http.h"
+#include "common/str.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+long http_pct_decode(const char *s, size_t n, char *out, bool plus_space)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '%') {
+            if (i + 2 >= n)
+                return -1;
+            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+            if (hi < 0 || lo < 0)
+                return -1;
+            out[o++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else if (c == '+' && plus_space) {
+            out[o++] = ' ';
+        } else {
+            out[o++] = c;
+        }
+    }
+    out[o] = '\0';
+    return (long)o;
+}
+
+static int decode_part(arena_t *a, const char *s, size_t n, const char **out, char *err,
+                       size_t errlen, const char *what)
+{
+    char *buf = arena_alloc(a, n + 1);
+    long len = http_pct_decode(s, n, buf, true);
+    if (len < 0) {
+        snprintf(err, errlen, "malformed percent-encoding in query %s", what);
+        return -1;
+    }
+    if (!str_utf8_valid(buf, (size_t)len)) {
+        snprintf(err, errlen, "query %s is not valid UTF-8", what);
+        return -1;
+    }
+    *out = buf;
+    return 0;
+}
+
+int http_query_parse(arena_t *a, const char *qs, http_kv_t **out, size_t *n, char *err,
+                     size_t errlen)
+{
+    *out = NULL;
+    *n = 0;
+    if (qs == NULL || *qs == '\0')
+        return 0;
+    size_t cap = 1;
+    for (const char *p = qs; *p; p++)
+        if (*p == '&')
+            cap++;
+    if (cap > HTTP_MAX_QUERY_PARAMS)
+        cap = HTTP_MAX_QUERY_PARAMS;
+    http_kv_t *kv = arena_alloc(a, cap * sizeof(*kv));
+    size_t count = 0;
+    const char *p = qs;
+    while (*p) {
+        const char *end = strchr(p, '&');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > 0) {
+            if (count == HTTP_MAX_QUERY_PARAMS) {
+                snprintf(err, errlen, "too many query parameters (at most %d)",
+                         HTTP_MAX_QUERY_PARAMS);
+                return -1;
+            }
+            const char *eq = memchr(p, '=', len);
+            size_t klen = eq ? (size_t)(eq - p) : len;
+            if (klen == 0) {
+                snprintf(err, errlen, "query parameter with an empty name");
+                return -1;
+            }
+            if (decode_part(a, p, klen, &kv[count].key, err, errlen, "name") != 0)
+                return -1;
+            if (eq) {
+                if (decode_part(a, eq + 1, len - klen - 1, &kv[count].val, err, errlen,
+                                "value") != 0)
+                    return -1;
+            } else {
+                kv[count].val = "";
+            }
+            count++;
+        }
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    *out = kv;
+    *n = count;
+    return 0;
+}
+
+const char *http_query_get(const http_req_t *r, const char *key, size_t *count)
+{
+    const char *v = NULL;
+    size_t c = 0;
+    for (size_t i = 0; i < r->nquery; i++) {
+        if (strcmp(r->query[i].key, key) == 0) {
+            if (c == 0)
+                v = r->query[i].val;
+            c++;
+        }
+    }
+    if (count)
+        *count = c;
+    return v;
+}
+
+int http_param_str(const http_req_t *r, const char *key, const char *def, const char **out,
+                   err_t *err)
+{
+    size_t count;
+    const char *v = http_query_get(r, key, &count);
+    if (count > 1)
+        return err_set(err, ERR_INVALID_PARAMETER, "parameter '%s' is given more than once", key);
+    *out = count ? v : def;
+    return 0;
+}
+
+int http_param_i64(const http_req_t *r, const char *key, int64_t def, int64_t min, int64_t max,
+                   int64_t *out, err_t *err)
+{
+    const char *v = NULL;
+    if (http_param_str(r, key, NULL, &v, err) != 0)
+        return -1;
+    if (v == NULL) {
+        *out = def;
+        return 0;
+    }
+    if (str_to_i64(v, min, max, out) != 0)
+        return err_set(err, ERR_INVALID_PARAMETER,
+                       "parameter '%s' must be an integer between %lld and %lld", key,
+                       (long long)min, (long long)max);
+    return 0;
+}
+
+int http_path_id(const http_req_t *r, size_t i, const char *what, int64_t *out, err_t *err)
+{
+    if (i >= r->nparams || str_to_i64(r->params[i], 1, INT64_MAX, out) != 0)
+        return err_set(err, ERR_INVALID_PARAMETER, "%s must be a positive 64-bit integer", what);
+    return 0;
+}

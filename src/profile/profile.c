@@ -1,0 +1,7 @@
+/* profile.c: the profile module (routes, logic and SQL). Not built yet: this module
+ * registers nothing, so its routes answer 404. */
+#include "server/module.h"
+
+const srv_module_t profile_module = {
+    .name = "profile",
+};
