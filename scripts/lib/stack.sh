@@ -245,7 +245,18 @@ start_sandbox() {
     wait_port 127.0.0.1 "$STACK_SANDBOX_PORT" 15 || die "gateway sandbox did not start (see $LOGS/sandbox.log)"
 }
 
+# secret_file NAME: a random secret kept in the stack folder.
+secret_file() {
+    if [ ! -s "$STACK_DIR/$1" ]; then
+        head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$STACK_DIR/$1"
+        echo >> "$STACK_DIR/$1"
+    fi
+    chmod 600 "$STACK_DIR/$1"
+}
+
 admin_token() {
+    secret_file user_token_secret
+    secret_file cursor_secret
     if [ -n "${ADMIN_TOKEN:-}" ]; then
         printf '%s\n' "$ADMIN_TOKEN" > "$STACK_DIR/admin_token"
     elif [ ! -s "$STACK_DIR/admin_token" ]; then
@@ -263,6 +274,8 @@ SOCKET_MODE=0666
 PID_FILE=$RUN/pool.pid
 LOG_FILE=$LOGS/memberapi.log
 ADMIN_TOKEN_FILE=$STACK_DIR/admin_token
+USER_TOKEN_SECRET_FILE=$STACK_DIR/user_token_secret
+CURSOR_SECRET_FILE=$STACK_DIR/cursor_secret
 ENV
 }
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_TABLES 32
+#define MAX_TABLES    32
 #define MAX_FILE_KEYS 256
 
 static struct {
@@ -214,8 +214,8 @@ static void store(const cfg_key_t *k, char *v)
         break;
     }
     case CFG_BOOL:
-        *(bool *)k->dst = v && (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes") ||
-                                !strcmp(v, "on"));
+        *(bool *)k->dst =
+            v && (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on"));
         break;
     case CFG_STR:
     case CFG_SECRET: {
@@ -304,8 +304,7 @@ void cfg_dump(void)
             const cfg_key_t *k = &tables[t].keys[i];
             switch (k->type) {
             case CFG_INT:
-                log_info("event=config key=%s value=%lld", k->name,
-                         (long long)*(int64_t *)k->dst);
+                log_info("event=config key=%s value=%lld", k->name, (long long)*(int64_t *)k->dst);
                 break;
             case CFG_BOOL:
                 log_info("event=config key=%s value=%s", k->name,

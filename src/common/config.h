@@ -41,8 +41,8 @@ void cfg_dump(void);
 const char *cfg_raw(const char *name);
 
 /* Validators for common shapes. */
-int cfg_check_url(const char *val, char *err, size_t errlen);        /* http(s)://... */
-int cfg_check_listen(const char *val, char *err, size_t errlen);     /* /path or host:port */
+int cfg_check_url(const char *val, char *err, size_t errlen);    /* http(s)://... */
+int cfg_check_listen(const char *val, char *err, size_t errlen); /* /path or host:port */
 int cfg_check_loglevel(const char *val, char *err, size_t errlen);
 
 #endif

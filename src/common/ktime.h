@@ -9,10 +9,10 @@
 #include <stdint.h>
 
 #define KTIME_KST_OFFSET_S (9 * 3600)
-#define KTIME_BUFSZ 20 /* "yyyy-MM-dd HH:mm:ss" + NUL */
+#define KTIME_BUFSZ        20 /* "yyyy-MM-dd HH:mm:ss" + NUL */
 
-int64_t ktime_now_us(void);   /* wall clock, microseconds since the epoch */
-int64_t ktime_mono_ms(void);  /* monotonic milliseconds (durations, breakers) */
+int64_t ktime_now_us(void);  /* wall clock, microseconds since the epoch */
+int64_t ktime_mono_ms(void); /* monotonic milliseconds (durations, breakers) */
 int64_t ktime_mono_us(void);
 
 /* epoch seconds -> "yyyy-MM-dd HH:mm:ss" in Asia/Seoul. out has KTIME_BUFSZ. */

@@ -121,9 +121,9 @@ void metrics_render(jw_t *out)
                 first = false;
         if (first) {
             char buf[512];
-            const char *type = s->kind == METRICS_COUNTER   ? "counter"
-                               : s->kind == METRICS_GAUGE   ? "gauge"
-                                                            : "histogram";
+            const char *type = s->kind == METRICS_COUNTER ? "counter"
+                               : s->kind == METRICS_GAUGE ? "gauge"
+                                                          : "histogram";
             int n = snprintf(buf, sizeof(buf), "# HELP %s %s\n# TYPE %s %s\n", s->name, s->help,
                              s->name, type);
             if (n > 0)

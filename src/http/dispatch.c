@@ -66,7 +66,7 @@ static bool is_json_type(const char *ct)
 static void allow_header(http_req_t *r, unsigned allow)
 {
     char buf[96] = "";
-    static const unsigned order[] = { HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT,
+    static const unsigned order[] = { HTTP_GET,   HTTP_HEAD,   HTTP_POST,   HTTP_PUT,
                                       HTTP_PATCH, HTTP_DELETE, HTTP_OPTIONS };
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
         if (allow & order[i]) {
@@ -108,8 +108,7 @@ void http_dispatch(http_req_t *r)
     }
 
     char why[160];
-    if (http_query_parse(r->arena, r->query_string, &r->query, &r->nquery, why, sizeof(why)) !=
-        0) {
+    if (http_query_parse(r->arena, r->query_string, &r->query, &r->nquery, why, sizeof(why)) != 0) {
         http_fail(r, ERR_INVALID_PARAMETER, "%s", why);
         return;
     }

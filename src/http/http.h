@@ -33,8 +33,8 @@ enum {
 #define HTTP_ROUTE_JSON_BODY 0x1u /* a JSON body is expected: 415 otherwise */
 #define HTTP_ROUTE_ADMIN     0x2u /* only on the admin listener (404 elsewhere) */
 
-#define HTTP_MAX_PARAMS      4
-#define HTTP_REQUEST_ID_MAX  128
+#define HTTP_MAX_PARAMS       4
+#define HTTP_REQUEST_ID_MAX   128
 #define HTTP_MAX_QUERY_PARAMS 64
 
 typedef struct http_kv {

@@ -92,8 +92,8 @@ int http_query_parse(arena_t *a, const char *qs, http_kv_t **out, size_t *n, cha
             if (decode_part(a, p, klen, &kv[count].key, err, errlen, "name") != 0)
                 return -1;
             if (eq) {
-                if (decode_part(a, eq + 1, len - klen - 1, &kv[count].val, err, errlen,
-                                "value") != 0)
+                if (decode_part(a, eq + 1, len - klen - 1, &kv[count].val, err, errlen, "value") !=
+                    0)
                     return -1;
             } else {
                 kv[count].val = "";

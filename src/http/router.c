@@ -26,8 +26,8 @@ static const struct {
     const char *name;
     unsigned m;
 } methods[] = {
-    { "GET", HTTP_GET },       { "HEAD", HTTP_HEAD },     { "POST", HTTP_POST },
-    { "PUT", HTTP_PUT },       { "PATCH", HTTP_PATCH },   { "DELETE", HTTP_DELETE },
+    { "GET", HTTP_GET },         { "HEAD", HTTP_HEAD },   { "POST", HTTP_POST },
+    { "PUT", HTTP_PUT },         { "PATCH", HTTP_PATCH }, { "DELETE", HTTP_DELETE },
     { "OPTIONS", HTTP_OPTIONS },
 };
 

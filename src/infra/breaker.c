@@ -30,15 +30,15 @@
  * (libatomic), which silently breaks in MAP_SHARED memory across fork().
  */
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_LONG_LOCK_FREE == 2 &&
-               ATOMIC_POINTER_LOCK_FREE == 2,
+                   ATOMIC_POINTER_LOCK_FREE == 2,
                "breaker needs lock-free 64-bit atomics in shared memory");
 
 /* Bits of one ring slot. A failed call can also be slow. */
 #define OUTCOME_FAILURE 0x1u
 #define OUTCOME_SLOW    0x2u
 
-#define WORD(epoch, st) (((uint64_t) (epoch) << 2) | (uint64_t) (st))
-#define WORD_STATE(w)   ((breaker_state_t) ((w) & 3u))
+#define WORD(epoch, st) (((uint64_t)(epoch) << 2) | (uint64_t)(st))
+#define WORD_STATE(w)   ((breaker_state_t)((w)&3u))
 #define WORD_EPOCH(w)   ((w) >> 2)
 
 /* At most two transitions per operation (HALF_OPEN -> OPEN by deadline can only be
@@ -51,15 +51,14 @@ typedef struct pending {
     struct {
         breaker_state_t from;
         breaker_state_t to;
-        char            reason[REASON_MAX];
+        char reason[REASON_MAX];
     } t[MAX_PENDING];
 } pending_t;
 
 /* Process-local: a function address is meaningless in another process. */
 static _Atomic(breaker_transition_fn) transition_hook;
 
-static int64_t
-sat_add(int64_t a, int64_t b)
+static int64_t sat_add(int64_t a, int64_t b)
 {
     /* Deadlines must not wrap into the past for absurd configured durations. */
     if (b > 0 && a > INT64_MAX - b) {
@@ -68,22 +67,19 @@ sat_add(int64_t a, int64_t b)
     return a + b;
 }
 
-static void
-bump(_Atomic uint64_t *c)
+static void bump(_Atomic uint64_t *c)
 {
     atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
 }
 
-static uint64_t
-load_counter(const _Atomic uint64_t *c)
+static uint64_t load_counter(const _Atomic uint64_t *c)
 {
     return atomic_load_explicit(c, memory_order_relaxed);
 }
 
 /* ---- the ring of outcomes (all under the lock) ---- */
 
-static void
-window_reset(breaker_t *b, int cap, int min)
+static void window_reset(breaker_t *b, int cap, int min)
 {
     b->win_cap = cap;
     b->win_min = min;
@@ -93,8 +89,7 @@ window_reset(breaker_t *b, int cap, int min)
     b->win_slow = 0;
 }
 
-static void
-window_add(breaker_t *b, unsigned outcome)
+static void window_add(breaker_t *b, unsigned outcome)
 {
     if (b->win_count == b->win_cap) {
         /* Full: the oldest outcome is the one about to be overwritten. */
@@ -104,7 +99,7 @@ window_add(breaker_t *b, unsigned outcome)
     } else {
         b->win_count++;
     }
-    b->ring[b->win_head] = (uint8_t) outcome;
+    b->ring[b->win_head] = (uint8_t)outcome;
     b->win_failures += (outcome & OUTCOME_FAILURE) != 0;
     b->win_slow += (outcome & OUTCOME_SLOW) != 0;
     b->win_head = (b->win_head + 1) % b->win_cap;
@@ -116,8 +111,7 @@ window_add(breaker_t *b, unsigned outcome)
  * from the ring, which is the only source of truth. The state word is always
  * valid (it is a single atomic store), so derive capacities from it.
  */
-static void
-window_repair(breaker_t *b)
+static void window_repair(breaker_t *b)
 {
     breaker_state_t st = WORD_STATE(atomic_load_explicit(&b->state_word, memory_order_relaxed));
     int cap = b->win_cap, min = b->win_min;
@@ -157,8 +151,7 @@ window_repair(breaker_t *b)
     }
 }
 
-static int
-lock_breaker(breaker_t *b)
+static int lock_breaker(breaker_t *b)
 {
     int rc = pthread_mutex_lock(&b->lock);
 
@@ -178,8 +171,7 @@ lock_breaker(breaker_t *b)
     return 0;
 }
 
-static void
-unlock_and_notify(breaker_t *b, const pending_t *p)
+static void unlock_and_notify(breaker_t *b, const pending_t *p)
 {
     pthread_mutex_unlock(&b->lock);
 
@@ -194,14 +186,13 @@ unlock_and_notify(breaker_t *b, const pending_t *p)
 
 /* ---- transitions (under the lock) ---- */
 
-static void
-transition(breaker_t *b, pending_t *p, breaker_state_t to, int64_t now_ms, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+static void transition(breaker_t *b, pending_t *p, breaker_state_t to, int64_t now_ms,
+                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-static void
-transition(breaker_t *b, pending_t *p, breaker_state_t to, int64_t now_ms, const char *fmt, ...)
+static void transition(breaker_t *b, pending_t *p, breaker_state_t to, int64_t now_ms,
+                       const char *fmt, ...)
 {
-    uint64_t        w = atomic_load_explicit(&b->state_word, memory_order_relaxed);
+    uint64_t w = atomic_load_explicit(&b->state_word, memory_order_relaxed);
     breaker_state_t from = WORD_STATE(w);
 
     switch (to) {
@@ -240,21 +231,19 @@ transition(breaker_t *b, pending_t *p, breaker_state_t to, int64_t now_ms, const
  * Opens b when a rate is at or over its threshold, with the reason. Integer
  * cross-multiplication keeps the boundary exact: 50 of 100 at threshold 50 opens.
  */
-static int
-check_rates(breaker_t *b, pending_t *p, int64_t now_ms)
+static int check_rates(breaker_t *b, pending_t *p, int64_t now_ms)
 {
     int n = b->win_count;
 
     if (n < b->win_min || n == 0) {
         return 0;
     }
-    if ((int64_t) b->win_failures * 100 >= (int64_t) b->cfg.failure_rate_threshold * n) {
+    if ((int64_t)b->win_failures * 100 >= (int64_t)b->cfg.failure_rate_threshold * n) {
         transition(b, p, BREAKER_OPEN, now_ms, "failure rate %.1f%% >= threshold %d%% (%d/%d)",
-                   100.0 * b->win_failures / n, b->cfg.failure_rate_threshold,
-                   b->win_failures, n);
+                   100.0 * b->win_failures / n, b->cfg.failure_rate_threshold, b->win_failures, n);
         return 1;
     }
-    if ((int64_t) b->win_slow * 100 >= (int64_t) b->cfg.slow_call_rate_threshold * n) {
+    if ((int64_t)b->win_slow * 100 >= (int64_t)b->cfg.slow_call_rate_threshold * n) {
         transition(b, p, BREAKER_OPEN, now_ms, "slow call rate %.1f%% >= threshold %d%% (%d/%d)",
                    100.0 * b->win_slow / n, b->cfg.slow_call_rate_threshold, b->win_slow, n);
         return 1;
@@ -263,8 +252,7 @@ check_rates(breaker_t *b, pending_t *p, int64_t now_ms)
 }
 
 /* HALF_OPEN that outlived maxWaitDurationInHalfOpenState goes back to OPEN. */
-static uint64_t
-check_half_open_deadline(breaker_t *b, pending_t *p, int64_t now_ms)
+static uint64_t check_half_open_deadline(breaker_t *b, pending_t *p, int64_t now_ms)
 {
     uint64_t w = atomic_load_explicit(&b->state_word, memory_order_relaxed);
 
@@ -278,11 +266,10 @@ check_half_open_deadline(breaker_t *b, pending_t *p, int64_t now_ms)
 
 /* ---- public API ---- */
 
-int
-breaker_config_validate(const breaker_config_t *c, char *err, size_t errlen)
+int breaker_config_validate(const breaker_config_t *c, char *err, size_t errlen)
 {
     const char *key = NULL;
-    char        expect[64];
+    char expect[64];
 
     if (err != NULL && errlen > 0) {
         err[0] = '\0';
@@ -329,11 +316,10 @@ breaker_config_validate(const breaker_config_t *c, char *err, size_t errlen)
     return -1;
 }
 
-int
-breaker_init(breaker_t *b, const char *name, const breaker_config_t *c)
+int breaker_init(breaker_t *b, const char *name, const breaker_config_t *c)
 {
     pthread_mutexattr_t attr;
-    int                 rc;
+    int rc;
 
     memset(b, 0, sizeof(*b));
     if (breaker_config_validate(c, NULL, 0) != 0) {
@@ -362,12 +348,11 @@ breaker_init(breaker_t *b, const char *name, const breaker_config_t *c)
     return 0;
 }
 
-int
-breaker_acquire(breaker_t *b, int64_t now_ms, breaker_ticket_t *ticket)
+int breaker_acquire(breaker_t *b, int64_t now_ms, breaker_ticket_t *ticket)
 {
     pending_t p;
-    uint64_t  w = atomic_load_explicit(&b->state_word, memory_order_acquire);
-    int       permitted = 0;
+    uint64_t w = atomic_load_explicit(&b->state_word, memory_order_acquire);
+    int permitted = 0;
 
     *ticket = BREAKER_NO_TICKET;
     if (WORD_STATE(w) == BREAKER_CLOSED) {
@@ -397,7 +382,7 @@ breaker_acquire(breaker_t *b, int64_t now_ms, breaker_ticket_t *ticket)
     if (WORD_STATE(w) == BREAKER_OPEN &&
         now_ms >= atomic_load_explicit(&b->open_until_ms, memory_order_relaxed)) {
         transition(b, &p, BREAKER_HALF_OPEN, now_ms, "wait %lld ms in OPEN elapsed",
-                   (long long) b->cfg.wait_duration_in_open_state_ms);
+                   (long long)b->cfg.wait_duration_in_open_state_ms);
         w = atomic_load_explicit(&b->state_word, memory_order_relaxed);
     }
     switch (WORD_STATE(w)) {
@@ -423,13 +408,12 @@ breaker_acquire(breaker_t *b, int64_t now_ms, breaker_ticket_t *ticket)
     return permitted;
 }
 
-void
-breaker_record(breaker_t *b, breaker_ticket_t ticket, int64_t now_ms, int64_t duration_ms,
-               int success)
+void breaker_record(breaker_t *b, breaker_ticket_t ticket, int64_t now_ms, int64_t duration_ms,
+                    int success)
 {
     pending_t p;
-    uint64_t  w;
-    unsigned  outcome = 0;
+    uint64_t w;
+    unsigned outcome = 0;
 
     if (!breaker_ticket_held(ticket)) {
         return;
@@ -461,8 +445,8 @@ breaker_record(breaker_t *b, breaker_ticket_t ticket, int64_t now_ms, int64_t du
         /* Decide on exactly the permitted trial calls, as resilience4j does. */
         if (b->win_count >= b->win_min && !check_rates(b, &p, now_ms)) {
             transition(b, &p, BREAKER_CLOSED, now_ms,
-                       "%d trial calls below thresholds (failures %d, slow %d)",
-                       b->win_count, b->win_failures, b->win_slow);
+                       "%d trial calls below thresholds (failures %d, slow %d)", b->win_count,
+                       b->win_failures, b->win_slow);
         }
     } else {
         /* OPEN never issues tickets, so a matching OPEN ticket is forged. */
@@ -471,11 +455,10 @@ breaker_record(breaker_t *b, breaker_ticket_t ticket, int64_t now_ms, int64_t du
     unlock_and_notify(b, &p);
 }
 
-void
-breaker_release(breaker_t *b, breaker_ticket_t ticket, int64_t now_ms)
+void breaker_release(breaker_t *b, breaker_ticket_t ticket, int64_t now_ms)
 {
     pending_t p;
-    uint64_t  w;
+    uint64_t w;
 
     if (!breaker_ticket_held(ticket)) {
         return;
@@ -492,14 +475,12 @@ breaker_release(breaker_t *b, breaker_ticket_t ticket, int64_t now_ms)
     unlock_and_notify(b, &p);
 }
 
-breaker_state_t
-breaker_state(const breaker_t *b)
+breaker_state_t breaker_state(const breaker_t *b)
 {
     return WORD_STATE(atomic_load_explicit(&b->state_word, memory_order_acquire));
 }
 
-const char *
-breaker_state_name(breaker_state_t s)
+const char *breaker_state_name(breaker_state_t s)
 {
     switch (s) {
     case BREAKER_CLOSED:
@@ -512,19 +493,17 @@ breaker_state_name(breaker_state_t s)
     return "UNKNOWN";
 }
 
-const char *
-breaker_name(const breaker_t *b)
+const char *breaker_name(const breaker_t *b)
 {
     return b->name;
 }
 
-void
-breaker_stats(const breaker_t *cb, breaker_stats_t *out)
+void breaker_stats(const breaker_t *cb, breaker_stats_t *out)
 {
     /* The breaker lives in writable shared memory; const is a promise to callers
      * that the breaker's behaviour is not changed, which taking the lock keeps. */
-    breaker_t *b = (breaker_t *) cb;
-    uint64_t   w;
+    breaker_t *b = (breaker_t *)cb;
+    uint64_t w;
 
     memset(out, 0, sizeof(*out));
     out->failure_rate = -1;
@@ -564,8 +543,7 @@ breaker_stats(const breaker_t *cb, breaker_stats_t *out)
     pthread_mutex_unlock(&b->lock);
 }
 
-void
-breaker_set_transition_hook(breaker_transition_fn fn)
+void breaker_set_transition_hook(breaker_transition_fn fn)
 {
     atomic_store_explicit(&transition_hook, fn, memory_order_release);
 }

@@ -50,11 +50,7 @@
 /* Size of the inline name buffer; longer names are truncated to 31 bytes. */
 #define BREAKER_NAME_MAX 32
 
-typedef enum {
-    BREAKER_CLOSED = 0,
-    BREAKER_OPEN = 1,
-    BREAKER_HALF_OPEN = 2
-} breaker_state_t;
+typedef enum { BREAKER_CLOSED = 0, BREAKER_OPEN = 1, BREAKER_HALF_OPEN = 2 } breaker_state_t;
 
 /* Number of states, for arrays indexed by breaker_state_t. */
 #define BREAKER_NSTATES 3
@@ -64,19 +60,19 @@ typedef enum {
  * Validate with breaker_config_validate() when the configuration is read.
  */
 typedef struct breaker_config {
-    int     sliding_window_size;                 /* slidingWindowSize: count-based window,
-                                                    1..BREAKER_MAX_WINDOW */
-    int     minimum_number_of_calls;             /* minimumNumberOfCalls: 1..sliding_window_size */
-    int     failure_rate_threshold;              /* failureRateThreshold, percent 1..100 */
-    int     slow_call_rate_threshold;            /* slowCallRateThreshold, percent 1..100 */
-    int64_t slow_call_duration_threshold_ms;     /* slowCallDurationThreshold, >= 1; a call is
-                                                    slow when duration_ms >= this */
-    int64_t wait_duration_in_open_state_ms;      /* waitDurationInOpenState, >= 1 */
-    int     permitted_number_of_calls_in_half_open_state; /* 1..sliding_window_size */
-    int64_t max_wait_duration_in_half_open_state_ms;      /* maxWaitDurationInHalfOpenState,
-                                                    >= 1: unlike resilience4j, 0 ("wait
-                                                    forever") is refused so HALF_OPEN can
-                                                    never get stuck on a lost permit */
+    int sliding_window_size;                 /* slidingWindowSize: count-based window,
+                                                1..BREAKER_MAX_WINDOW */
+    int minimum_number_of_calls;             /* minimumNumberOfCalls: 1..sliding_window_size */
+    int failure_rate_threshold;              /* failureRateThreshold, percent 1..100 */
+    int slow_call_rate_threshold;            /* slowCallRateThreshold, percent 1..100 */
+    int64_t slow_call_duration_threshold_ms; /* slowCallDurationThreshold, >= 1; a call is
+                                                slow when duration_ms >= this */
+    int64_t wait_duration_in_open_state_ms;  /* waitDurationInOpenState, >= 1 */
+    int permitted_number_of_calls_in_half_open_state; /* 1..sliding_window_size */
+    int64_t max_wait_duration_in_half_open_state_ms;  /* maxWaitDurationInHalfOpenState,
+                                                >= 1: unlike resilience4j, 0 ("wait
+                                                forever") is refused so HALF_OPEN can
+                                                never get stuck on a lost permit */
 } breaker_config_t;
 
 /*
@@ -85,15 +81,14 @@ typedef struct breaker_config {
  * ignore, so finishing a rejected call by mistake is harmless.
  */
 typedef struct breaker_ticket {
-    uint64_t word;      /* private: the state word (epoch << 2 | state) at acquire */
+    uint64_t word; /* private: the state word (epoch << 2 | state) at acquire */
 } breaker_ticket_t;
 
 /* The zero ticket: what a rejected acquire leaves; "no permit held". */
-#define BREAKER_NO_TICKET ((breaker_ticket_t) {0})
+#define BREAKER_NO_TICKET ((breaker_ticket_t){ 0 })
 
 /* Non-zero when t came from a successful acquire (a permit is held). */
-static inline int
-breaker_ticket_held(breaker_ticket_t t)
+static inline int breaker_ticket_held(breaker_ticket_t t)
 {
     return t.word != 0;
 }
@@ -103,63 +98,63 @@ breaker_ticket_held(breaker_ticket_t t)
  * know its size for the shared mapping); use the functions below.
  */
 typedef struct breaker {
-    pthread_mutex_t   lock;             /* process-shared, robust; guards the window */
+    pthread_mutex_t lock; /* process-shared, robust; guards the window */
 
     /* Read without the lock. Written only with the lock held. */
-    _Atomic uint64_t  state_word;       /* epoch << 2 | state: one load gives a
-                                           consistent (state, epoch) pair */
-    _Atomic int64_t   open_until_ms;    /* OPEN: first time a call may go HALF_OPEN */
+    _Atomic uint64_t state_word;   /* epoch << 2 | state: one load gives a
+                                      consistent (state, epoch) pair */
+    _Atomic int64_t open_until_ms; /* OPEN: first time a call may go HALF_OPEN */
 
     /* Lifetime counters, relaxed atomics (the CLOSED acquire path is lock-free). */
-    _Atomic uint64_t  calls_permitted;
-    _Atomic uint64_t  calls_rejected;
-    _Atomic uint64_t  calls_released;
-    _Atomic uint64_t  successes;
-    _Atomic uint64_t  failures;
-    _Atomic uint64_t  slow_calls;
-    _Atomic uint64_t  late_outcomes;
-    _Atomic uint64_t  transitions_to[BREAKER_NSTATES];
-    _Atomic uint64_t  lock_owner_died;
-    _Atomic uint64_t  lock_errors;
+    _Atomic uint64_t calls_permitted;
+    _Atomic uint64_t calls_rejected;
+    _Atomic uint64_t calls_released;
+    _Atomic uint64_t successes;
+    _Atomic uint64_t failures;
+    _Atomic uint64_t slow_calls;
+    _Atomic uint64_t late_outcomes;
+    _Atomic uint64_t transitions_to[BREAKER_NSTATES];
+    _Atomic uint64_t lock_owner_died;
+    _Atomic uint64_t lock_errors;
 
     /* Guarded by the lock. */
-    breaker_config_t  cfg;
-    int64_t           since_ms;         /* time of the last transition, 0 before any */
-    int               win_cap;          /* ring capacity in this state */
-    int               win_min;          /* calls needed before rates are evaluated */
-    int               win_head;         /* next slot to write */
-    int               win_count;        /* outcomes in the ring, <= win_cap */
-    int               win_failures;     /* failed outcomes in the ring */
-    int               win_slow;         /* slow outcomes in the ring */
-    int               half_open_issued; /* HALF_OPEN permits handed out, not released */
-    uint8_t           ring[BREAKER_MAX_WINDOW];  /* per call: bit 0 failed, bit 1 slow */
+    breaker_config_t cfg;
+    int64_t since_ms;                 /* time of the last transition, 0 before any */
+    int win_cap;                      /* ring capacity in this state */
+    int win_min;                      /* calls needed before rates are evaluated */
+    int win_head;                     /* next slot to write */
+    int win_count;                    /* outcomes in the ring, <= win_cap */
+    int win_failures;                 /* failed outcomes in the ring */
+    int win_slow;                     /* slow outcomes in the ring */
+    int half_open_issued;             /* HALF_OPEN permits handed out, not released */
+    uint8_t ring[BREAKER_MAX_WINDOW]; /* per call: bit 0 failed, bit 1 slow */
 
-    char              name[BREAKER_NAME_MAX];    /* set once by breaker_init */
+    char name[BREAKER_NAME_MAX]; /* set once by breaker_init */
 } breaker_t;
 
 /* Snapshot returned by breaker_stats(). */
 typedef struct breaker_stats {
     breaker_state_t state;
-    uint64_t        epoch;              /* bumps on every transition */
-    uint64_t        permitted;          /* acquires that returned 1 */
-    uint64_t        rejected;           /* acquires that returned 0 (notPermittedCalls) */
-    uint64_t        released;           /* permitted calls finished by breaker_release */
-    uint64_t        successes;          /* recorded successes, late ones included */
-    uint64_t        failures;           /* recorded failures, late ones included */
-    uint64_t        slow_calls;         /* recorded slow calls (success or failure) */
-    uint64_t        late_outcomes;      /* records whose ticket was from an earlier epoch */
-    uint64_t        transitions_to[BREAKER_NSTATES]; /* indexed by breaker_state_t */
-    uint64_t        lock_owner_died;    /* times the mutex was recovered from a dead owner */
-    uint64_t        lock_errors;        /* times the mutex could not be taken at all (only
-                                           with corrupt memory); acquire then fails open:
-                                           permits the call with the zero ticket */
-    int             window_calls;       /* outcomes in the current window */
-    int             window_failures;
-    int             window_slow_calls;
-    int             half_open_permits_in_use; /* HALF_OPEN: issued, not yet released */
-    double          failure_rate;       /* percent of the window, -1 below the minimum */
-    double          slow_call_rate;     /* percent of the window, -1 below the minimum */
-    int64_t         last_transition_ms; /* now_ms of the last transition, 0 if none */
+    uint64_t epoch;                           /* bumps on every transition */
+    uint64_t permitted;                       /* acquires that returned 1 */
+    uint64_t rejected;                        /* acquires that returned 0 (notPermittedCalls) */
+    uint64_t released;                        /* permitted calls finished by breaker_release */
+    uint64_t successes;                       /* recorded successes, late ones included */
+    uint64_t failures;                        /* recorded failures, late ones included */
+    uint64_t slow_calls;                      /* recorded slow calls (success or failure) */
+    uint64_t late_outcomes;                   /* records whose ticket was from an earlier epoch */
+    uint64_t transitions_to[BREAKER_NSTATES]; /* indexed by breaker_state_t */
+    uint64_t lock_owner_died;                 /* times the mutex was recovered from a dead owner */
+    uint64_t lock_errors;                     /* times the mutex could not be taken at all (only
+                                                 with corrupt memory); acquire then fails open:
+                                                 permits the call with the zero ticket */
+    int window_calls;                         /* outcomes in the current window */
+    int window_failures;
+    int window_slow_calls;
+    int half_open_permits_in_use; /* HALF_OPEN: issued, not yet released */
+    double failure_rate;          /* percent of the window, -1 below the minimum */
+    double slow_call_rate;        /* percent of the window, -1 below the minimum */
+    int64_t last_transition_ms;   /* now_ms of the last transition, 0 if none */
 } breaker_stats_t;
 
 /*
@@ -199,8 +194,8 @@ int breaker_acquire(breaker_t *b, int64_t now_ms, breaker_ticket_t *ticket);
  * still current. In HALF_OPEN the decision is taken on the record that
  * completes permittedNumberOfCallsInHalfOpenState trial outcomes.
  */
-void breaker_record(breaker_t *b, breaker_ticket_t ticket, int64_t now_ms,
-                    int64_t duration_ms, int success);
+void breaker_record(breaker_t *b, breaker_ticket_t ticket, int64_t now_ms, int64_t duration_ms,
+                    int success);
 
 /*
  * Finish a permitted call that was not made, or whose outcome says nothing
@@ -235,8 +230,8 @@ void breaker_stats(const breaker_t *b, breaker_stats_t *out);
  * only during the call. Hooks for transitions made concurrently by different
  * threads may run in either order (use from/to, not arrival order).
  */
-typedef void (*breaker_transition_fn)(const breaker_t *b, breaker_state_t from,
-                                      breaker_state_t to, const char *reason);
+typedef void (*breaker_transition_fn)(const breaker_t *b, breaker_state_t from, breaker_state_t to,
+                                      const char *reason);
 
 /*
  * Install the hook for this process (it is NOT in shared memory: function

@@ -15,7 +15,7 @@ struct db_conn {
     PGconn *pg;
     db_role_t role;
     bool in_tx;
-    bool permit;            /* holds a replica-breaker permit for the next statement */
+    bool permit; /* holds a replica-breaker permit for the next statement */
     breaker_ticket_t ticket;
     int64_t retry_after_ms; /* monotonic; connect attempts wait until then */
     char sqlstate[6];
@@ -87,7 +87,7 @@ static PGconn *open_conn(db_role_t role, int64_t timeout_s)
     char tmo[24], stmo[48];
     snprintf(tmo, sizeof(tmo), "%lld", (long long)timeout_s);
     snprintf(stmo, sizeof(stmo), "-c statement_timeout=%lld", (long long)conf.statement_timeout_ms);
-    const char *keys[] = { "dbname", "connect_timeout", "application_name", "options",
+    const char *keys[] = { "dbname",          "connect_timeout",     "application_name", "options",
                            "keepalives_idle", "keepalives_interval", "keepalives_count", NULL };
     const char *vals[] = { conf.url[role], tmo, "memberapi", stmo, "30", "10", "3", NULL };
     return PQconnectdbParams(keys, vals, 1);

@@ -16,7 +16,7 @@ const char *const srv_breaker_names[3] = { "redis", "replica", "gateway" };
 
 static int check_modules(const char *v, char *err, size_t errlen)
 {
-    static const char *const known[] = { "ops", "profile", "points", "payment", NULL };
+    static const char *const known[] = { "ops", "auth", "profile", "points", "payment", NULL };
     char buf[256];
     snprintf(buf, sizeof(buf), "%s", v);
     if (strcmp(buf, "all") == 0)
@@ -27,7 +27,8 @@ static int check_modules(const char *v, char *err, size_t errlen)
         for (int i = 0; known[i]; i++)
             ok |= strcmp(tok, known[i]) == 0;
         if (!ok) {
-            snprintf(err, errlen, "expected 'all' or a comma list of ops,profile,points,payment");
+            snprintf(err, errlen,
+                     "expected 'all' or a comma list of ops,auth,profile,points,payment");
             return -1;
         }
     }
@@ -80,21 +81,19 @@ static const cfg_key_t keys[] = {
       "worker deaths within RESPAWN_WINDOW_S that engage the respawn brake", NULL },
     { "RESPAWN_WINDOW_S", CFG_INT, &srv_cfg.respawn_window_s, "10", 1, 3600,
       "window of the respawn brake", NULL },
-    { "LOG_FILE", CFG_STR, &srv_cfg.log_file, "-", 0, 1024, "log file path or - for stderr",
-      NULL },
+    { "LOG_FILE", CFG_STR, &srv_cfg.log_file, "-", 0, 1024, "log file path or - for stderr", NULL },
     { "LOG_LEVEL", CFG_STR, &srv_cfg.log_level, "info", 1, 16, "debug, info, warn or error",
       cfg_check_loglevel },
-    { "ACCESS_LOG", CFG_BOOL, &srv_cfg.access_log, "true", 0, 0,
-      "log one line per request", NULL },
+    { "ACCESS_LOG", CFG_BOOL, &srv_cfg.access_log, "true", 0, 0, "log one line per request", NULL },
     { "PID_FILE", CFG_STR, &srv_cfg.pid_file, "", 0, 1024, "where the master writes its pid",
       NULL },
     { "MODULES", CFG_STR, &srv_cfg.modules, "all", 1, 255,
-      "'all' or a comma list of ops,profile,points,payment", check_modules },
+      "'all' or a comma list of ops,auth,profile,points,payment", check_modules },
     { "POOL_NAME", CFG_STR, &srv_cfg.pool_name, "www", 1, 64, "pool name in status and logs",
       NULL },
     { "DATABASE_URL", CFG_STR, &srv_cfg.database_url,
-      "postgresql://memberapi@127.0.0.1:55432/memberapi", 1, 1024,
-      "libpq URI of the primary", check_pg_url },
+      "postgresql://memberapi@127.0.0.1:55432/memberapi", 1, 1024, "libpq URI of the primary",
+      check_pg_url },
     { "DATABASE_REPLICA_URL", CFG_STR, &srv_cfg.database_replica_url,
       "postgresql://memberapi@127.0.0.1:55433/memberapi", 0, 1024,
       "libpq URI of the read replica ('' = use the primary)", check_pg_url },
@@ -122,18 +121,32 @@ static const struct {
     const char *def[3]; /* redis, replica, gateway */
 } bspec[8] = {
     { "SLIDING_WINDOW_SIZE", 1, BREAKER_MAX_WINDOW, "slidingWindowSize", { "20", "20", "20" } },
-    { "MINIMUM_NUMBER_OF_CALLS", 1, BREAKER_MAX_WINDOW, "minimumNumberOfCalls",
+    { "MINIMUM_NUMBER_OF_CALLS",
+      1,
+      BREAKER_MAX_WINDOW,
+      "minimumNumberOfCalls",
       { "10", "10", "10" } },
     { "FAILURE_RATE_THRESHOLD", 1, 100, "failureRateThreshold (percent)", { "50", "50", "50" } },
-    { "SLOW_CALL_RATE_THRESHOLD", 1, 100, "slowCallRateThreshold (percent)",
-      { "80", "80", "80" } },
-    { "SLOW_CALL_DURATION_THRESHOLD_MS", 1, 600000, "slowCallDurationThreshold",
+    { "SLOW_CALL_RATE_THRESHOLD", 1, 100, "slowCallRateThreshold (percent)", { "80", "80", "80" } },
+    { "SLOW_CALL_DURATION_THRESHOLD_MS",
+      1,
+      600000,
+      "slowCallDurationThreshold",
       { "50", "500", "10000" } },
-    { "WAIT_DURATION_IN_OPEN_STATE_MS", 1, 3600000, "waitDurationInOpenState",
+    { "WAIT_DURATION_IN_OPEN_STATE_MS",
+      1,
+      3600000,
+      "waitDurationInOpenState",
       { "2000", "5000", "10000" } },
-    { "PERMITTED_NUMBER_OF_CALLS_IN_HALF_OPEN_STATE", 1, BREAKER_MAX_WINDOW,
-      "permittedNumberOfCallsInHalfOpenState", { "5", "3", "3" } },
-    { "MAX_WAIT_DURATION_IN_HALF_OPEN_STATE_MS", 1, 3600000, "maxWaitDurationInHalfOpenState",
+    { "PERMITTED_NUMBER_OF_CALLS_IN_HALF_OPEN_STATE",
+      1,
+      BREAKER_MAX_WINDOW,
+      "permittedNumberOfCallsInHalfOpenState",
+      { "5", "3", "3" } },
+    { "MAX_WAIT_DURATION_IN_HALF_OPEN_STATE_MS",
+      1,
+      3600000,
+      "maxWaitDurationInHalfOpenState",
       { "2000", "5000", "30000" } },
 };
 
@@ -143,8 +156,7 @@ void srv_config_register(void)
     cfg_register(keys, sizeof(keys) / sizeof(keys[0]));
     for (int d = 0; d < 3; d++) {
         for (int i = 0; i < 8; i++) {
-            snprintf(bnames[d][i], sizeof(bnames[d][i]), "%s_BREAKER_%s", dep[d],
-                     bspec[i].suffix);
+            snprintf(bnames[d][i], sizeof(bnames[d][i]), "%s_BREAKER_%s", dep[d], bspec[i].suffix);
             cfg_key_t *k = &bkeys[d * 8 + i];
             k->name = bnames[d][i];
             k->type = CFG_INT;
@@ -185,6 +197,9 @@ int srv_config_check(char *err, size_t errlen)
 
 bool srv_module_enabled(const char *name)
 {
+    /* ops and auth are part of every pool */
+    if (strcmp(name, "ops") == 0 || strcmp(name, "auth") == 0)
+        return true;
     const char *m = srv_cfg.modules;
     if (m == NULL || strcmp(m, "all") == 0)
         return true;

@@ -3,9 +3,13 @@
  *   memberapi [serve]        run the worker pool (master + workers)
  *   memberapi job NAME       run a periodic job once (e.g. reconcile)
  *   memberapi check-config   validate the configuration and exit
+ *   memberapi token USER_ID  print a member token (USER_TOKEN_SECRET)
  *   memberapi version
  * Configuration: environment variables, and CONFIG_FILE (or -c FILE) with
  * KEY=value lines; the environment wins. */
+#include "auth/auth.h"
+#include "common/ktime.h"
+#include "common/str.h"
 #include "server/module.h"
 #include "server/srv.h"
 #include "common/config.h"
@@ -23,7 +27,8 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: memberapi [-c FILE] [serve | job NAME | check-config | version]\n");
+    fprintf(stderr, "usage: memberapi [-c FILE] [serve | job NAME | check-config | token USER_ID "
+                    "| version]\n");
     return 2;
 }
 
@@ -69,7 +74,7 @@ static int setup(const char *file)
         return -1;
     }
     for (const srv_module_t *const *m = srv_modules; *m; m++) {
-        if (!srv_module_enabled((*m)->name) && strcmp((*m)->name, "ops") != 0)
+        if (!srv_module_enabled((*m)->name))
             continue;
         if ((*m)->init && (*m)->init(err, sizeof(err)) != 0) {
             fprintf(stderr, "memberapi: configuration error: %s\n", err);
@@ -97,13 +102,23 @@ int main(int argc, char **argv)
         printf("memberapi %s\n", PACKAGE_VERSION);
         return 0;
     }
-    if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "job") != 0 && strcmp(cmd, "check-config") != 0)
+    if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "job") != 0 && strcmp(cmd, "check-config") != 0 &&
+        strcmp(cmd, "token") != 0)
         return usage();
     if (setup(file) != 0)
         return 1;
     if (strcmp(cmd, "check-config") == 0) {
         cfg_dump();
         printf("configuration ok\n");
+        return 0;
+    }
+    if (strcmp(cmd, "token") == 0) {
+        int64_t uid;
+        if (i + 1 >= argc || str_to_i64(argv[i + 1], 1, INT64_MAX, &uid) != 0)
+            return usage();
+        char tok[AUTH_TOKEN_MAX];
+        auth_member_token(uid, ktime_now_us() / 1000000 + auth_token_ttl_s(), tok);
+        printf("%s\n", tok);
         return 0;
     }
     if (strcmp(cmd, "job") == 0) {

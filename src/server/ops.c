@@ -202,33 +202,32 @@ static void pool_status(http_req_t *r)
         return;
     }
     char buf[2048];
-    int n = snprintf(buf, sizeof(buf),
-                     "pool:                 %s\n"
-                     "process manager:      static\n"
-                     "start time:           %s +0900\n"
-                     "start since:          %lld\n"
-                     "accepted conn:        %llu\n"
-                     "active processes:     %d\n"
-                     "idle processes:       %d\n"
-                     "total processes:      %d\n"
-                     "active threads:       %d\n"
-                     "idle threads:         %d\n"
-                     "total threads:        %d\n"
-                     "max active threads:   %d\n"
-                     "slow requests:        %llu\n"
-                     "respawned workers:    %llu\n"
-                     "recycled workers:     %llu\n"
-                     "reloads:              %llu\n"
-                     "generation:           %d\n",
-                     srv_cfg.pool_name, started, (long long)(now - srv_shm->start_time),
-                     (unsigned long long)atomic_load(&srv_shm->accepted), c.active, c.idle,
-                     c.total, c.busy_threads, c.threads - c.busy_threads, c.threads,
-                     atomic_load(&srv_shm->max_active),
-                     (unsigned long long)atomic_load(&srv_shm->slow_requests),
-                     (unsigned long long)atomic_load(&srv_shm->respawns),
-                     (unsigned long long)atomic_load(&srv_shm->recycled),
-                     (unsigned long long)atomic_load(&srv_shm->reloads),
-                     atomic_load(&srv_shm->generation));
+    int n = snprintf(
+        buf, sizeof(buf),
+        "pool:                 %s\n"
+        "process manager:      static\n"
+        "start time:           %s +0900\n"
+        "start since:          %lld\n"
+        "accepted conn:        %llu\n"
+        "active processes:     %d\n"
+        "idle processes:       %d\n"
+        "total processes:      %d\n"
+        "active threads:       %d\n"
+        "idle threads:         %d\n"
+        "total threads:        %d\n"
+        "max active threads:   %d\n"
+        "slow requests:        %llu\n"
+        "respawned workers:    %llu\n"
+        "recycled workers:     %llu\n"
+        "reloads:              %llu\n"
+        "generation:           %d\n",
+        srv_cfg.pool_name, started, (long long)(now - srv_shm->start_time),
+        (unsigned long long)atomic_load(&srv_shm->accepted), c.active, c.idle, c.total,
+        c.busy_threads, c.threads - c.busy_threads, c.threads, atomic_load(&srv_shm->max_active),
+        (unsigned long long)atomic_load(&srv_shm->slow_requests),
+        (unsigned long long)atomic_load(&srv_shm->respawns),
+        (unsigned long long)atomic_load(&srv_shm->recycled),
+        (unsigned long long)atomic_load(&srv_shm->reloads), atomic_load(&srv_shm->generation));
     http_text(r, 200, "text/plain; charset=utf-8", buf, (size_t)n);
     for (int d = 0; d < 3; d++) {
         n = snprintf(buf, sizeof(buf), "breaker %-13s %s\n", srv_breaker_names[d],
@@ -310,18 +309,18 @@ static int ops_init(char *err, size_t errlen)
     static char labels[3][4][96];
     for (int d = 0; d < 3; d++) {
         snprintf(labels[d][3], sizeof(labels[d][3]), "breaker=\"%s\"", srv_breaker_names[d]);
-        m_breaker_state[d] = metrics_register("memberapi_breaker_state", labels[d][3],
-                                              METRICS_GAUGE,
-                                              "Breaker state (0 closed, 1 open, 2 half-open)");
-        m_breaker_rejected[d] = metrics_register("memberapi_breaker_not_permitted_total",
-                                                 labels[d][3], METRICS_COUNTER,
-                                                 "Calls refused by an open breaker");
+        m_breaker_state[d] =
+            metrics_register("memberapi_breaker_state", labels[d][3], METRICS_GAUGE,
+                             "Breaker state (0 closed, 1 open, 2 half-open)");
+        m_breaker_rejected[d] =
+            metrics_register("memberapi_breaker_not_permitted_total", labels[d][3], METRICS_COUNTER,
+                             "Calls refused by an open breaker");
         for (int s = 0; s < 3; s++) {
             snprintf(labels[d][s], sizeof(labels[d][s]), "breaker=\"%s\",to=\"%s\"",
                      srv_breaker_names[d], sname[s]);
-            m_breaker_trans[d][s] = metrics_register("memberapi_breaker_transitions_total",
-                                                     labels[d][s], METRICS_COUNTER,
-                                                     "Breaker transitions by target state");
+            m_breaker_trans[d][s] =
+                metrics_register("memberapi_breaker_transitions_total", labels[d][s],
+                                 METRICS_COUNTER, "Breaker transitions by target state");
         }
     }
     return 0;

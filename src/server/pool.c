@@ -44,7 +44,7 @@ static struct {
     pid_t pid;
     int generation;
     bool told_to_stop;
-    bool replaced; /* a DRAINING worker whose replacement was started */
+    bool replaced;         /* a DRAINING worker whose replacement was started */
     int64_t respawn_at_ms; /* > 0: slot reserved, respawn when due */
 } mw[SRV_MAX_WORKERS];
 
@@ -479,8 +479,7 @@ int srv_pool_run(void)
                 }
             }
             if ((total > 0 && ready == total) || now >= reload_deadline) {
-                log_info("event=reload_ready generation=%d ready=%d/%d", reload_gen, ready,
-                         total);
+                log_info("event=reload_ready generation=%d ready=%d/%d", reload_gen, ready, total);
                 for (int i = 0; i < SRV_MAX_WORKERS; i++) {
                     if (mw[i].pid > 0 && mw[i].generation < reload_gen)
                         tell_stop(i);

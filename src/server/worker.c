@@ -158,8 +158,8 @@ static void serve(FCGX_Request *fr, arena_t *a)
     count_request(&r, dur_us);
     const char *route = r.route ? r.route->name : "-";
     if (srv_cfg.access_log)
-        log_info("event=request method=%s route=%s status=%d dur_ms=%.2f", http_method_name(r.method),
-                 route, r.status, (double)dur_us / 1000.0);
+        log_info("event=request method=%s route=%s status=%d dur_ms=%.2f",
+                 http_method_name(r.method), route, r.status, (double)dur_us / 1000.0);
     if (dur_us >= srv_cfg.slow_request_ms * 1000) {
         atomic_fetch_add(&srv_shm->slow_requests, 1);
         metrics_add(m_slow, 1);
@@ -324,8 +324,7 @@ void srv_worker_main(int slot, int listen_fd, int generation)
         if ((*m)->worker_stop && srv_module_enabled((*m)->name))
             (*m)->worker_stop();
     log_info("event=worker_stopped slot=%d requests=%llu drain_ms=%lld", slot,
-             (unsigned long long)atomic_load(&w_shm->requests),
-             (long long)(ktime_mono_ms() - t0));
+             (unsigned long long)atomic_load(&w_shm->requests), (long long)(ktime_mono_ms() - t0));
     free(threads);
     _exit(0);
 }

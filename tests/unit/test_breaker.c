@@ -23,13 +23,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SLOW_MS 1000    /* slowCallDurationThreshold used by base_config() */
-#define FAST_MS 10
-#define WAIT_MS 5000
+#define SLOW_MS     1000 /* slowCallDurationThreshold used by base_config() */
+#define FAST_MS     10
+#define WAIT_MS     5000
 #define HALF_MAX_MS 10000
 
-static breaker_config_t
-base_config(void)
+static breaker_config_t base_config(void)
 {
     breaker_config_t c = {
         .sliding_window_size = 10,
@@ -44,8 +43,7 @@ base_config(void)
     return c;
 }
 
-static void
-init_or_die(breaker_t *b, const breaker_config_t *c)
+static void init_or_die(breaker_t *b, const breaker_config_t *c)
 {
     if (breaker_init(b, "test", c) != 0) {
         fprintf(stderr, "breaker_init failed\n");
@@ -54,8 +52,7 @@ init_or_die(breaker_t *b, const breaker_config_t *c)
 }
 
 /* One permitted call, acquired and recorded at now, that reports duration_ms. */
-static void
-call(breaker_t *b, int64_t now, int64_t duration_ms, int success)
+static void call(breaker_t *b, int64_t now, int64_t duration_ms, int success)
 {
     breaker_ticket_t t;
 
@@ -63,8 +60,7 @@ call(breaker_t *b, int64_t now, int64_t duration_ms, int success)
     breaker_record(b, t, now, duration_ms, success);
 }
 
-static breaker_stats_t
-stats(const breaker_t *b)
+static breaker_stats_t stats(const breaker_t *b)
 {
     breaker_stats_t s;
     breaker_stats(b, &s);
@@ -72,8 +68,7 @@ stats(const breaker_t *b)
 }
 
 /* Open b (base_config, window 10, threshold 50) by failures at time now. */
-static void
-open_by_failures(breaker_t *b, int64_t now)
+static void open_by_failures(breaker_t *b, int64_t now)
 {
     for (int i = 0; i < 10; i++) {
         call(b, now, FAST_MS, 0);
@@ -86,12 +81,11 @@ open_by_failures(breaker_t *b, int64_t now)
 static _Atomic uint64_t hook_calls[BREAKER_NSTATES][BREAKER_NSTATES];
 static _Atomic uint64_t hook_illegal;
 static _Atomic uint64_t hook_lock_held;
-static _Atomic int      hook_single_threaded = 1;
-static char             hook_last_reason[128];
-static pthread_mutex_t  hook_reason_mu = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int hook_single_threaded = 1;
+static char hook_last_reason[128];
+static pthread_mutex_t hook_reason_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static void
-hook_reset(void)
+static void hook_reset(void)
 {
     for (int i = 0; i < BREAKER_NSTATES; i++) {
         for (int j = 0; j < BREAKER_NSTATES; j++) {
@@ -103,8 +97,8 @@ hook_reset(void)
     hook_last_reason[0] = '\0';
 }
 
-static void
-counting_hook(const breaker_t *b, breaker_state_t from, breaker_state_t to, const char *reason)
+static void counting_hook(const breaker_t *b, breaker_state_t from, breaker_state_t to,
+                          const char *reason)
 {
     int legal = (from == BREAKER_CLOSED && to == BREAKER_OPEN) ||
                 (from == BREAKER_OPEN && to == BREAKER_HALF_OPEN) ||
@@ -122,7 +116,7 @@ counting_hook(const breaker_t *b, breaker_state_t from, breaker_state_t to, cons
      * would hang, and the watchdog alarm of the threaded test would fire.
      */
     if (atomic_load(&hook_single_threaded)) {
-        breaker_t *mb = (breaker_t *) b;
+        breaker_t *mb = (breaker_t *)b;
         if (pthread_mutex_trylock(&mb->lock) != 0) {
             atomic_fetch_add(&hook_lock_held, 1);
             return;
@@ -140,8 +134,7 @@ counting_hook(const breaker_t *b, breaker_state_t from, breaker_state_t to, cons
     pthread_mutex_unlock(&hook_reason_mu);
 }
 
-static uint64_t
-hook_total(void)
+static uint64_t hook_total(void)
 {
     uint64_t n = 0;
     for (int i = 0; i < BREAKER_NSTATES; i++) {
@@ -152,16 +145,14 @@ hook_total(void)
     return n;
 }
 
-static int
-suite_init(void)
+static int suite_init(void)
 {
     hook_reset();
     breaker_set_transition_hook(counting_hook);
     return 0;
 }
 
-static int
-suite_clean(void)
+static int suite_clean(void)
 {
     breaker_set_transition_hook(NULL);
     return 0;
@@ -169,8 +160,7 @@ suite_clean(void)
 
 /* ---- configuration ---- */
 
-static void
-expect_invalid(breaker_config_t c, const char *key)
+static void expect_invalid(breaker_config_t c, const char *key)
 {
     char err[160];
 
@@ -181,40 +171,52 @@ expect_invalid(breaker_config_t c, const char *key)
     }
 }
 
-static void
-test_config_validation(void)
+static void test_config_validation(void)
 {
     breaker_config_t c = base_config();
-    char             err[160] = "junk";
+    char err[160] = "junk";
 
     CU_ASSERT_EQUAL(breaker_config_validate(&c, err, sizeof(err)), 0);
     CU_ASSERT_STRING_EQUAL(err, "");
 
-    c = base_config(); c.sliding_window_size = 0;
+    c = base_config();
+    c.sliding_window_size = 0;
     expect_invalid(c, "slidingWindowSize");
-    c = base_config(); c.sliding_window_size = BREAKER_MAX_WINDOW + 1;
+    c = base_config();
+    c.sliding_window_size = BREAKER_MAX_WINDOW + 1;
     expect_invalid(c, "slidingWindowSize");
-    c = base_config(); c.minimum_number_of_calls = 0;
+    c = base_config();
+    c.minimum_number_of_calls = 0;
     expect_invalid(c, "minimumNumberOfCalls");
-    c = base_config(); c.minimum_number_of_calls = 11;
+    c = base_config();
+    c.minimum_number_of_calls = 11;
     expect_invalid(c, "minimumNumberOfCalls");
-    c = base_config(); c.failure_rate_threshold = 0;
+    c = base_config();
+    c.failure_rate_threshold = 0;
     expect_invalid(c, "failureRateThreshold");
-    c = base_config(); c.failure_rate_threshold = 101;
+    c = base_config();
+    c.failure_rate_threshold = 101;
     expect_invalid(c, "failureRateThreshold");
-    c = base_config(); c.slow_call_rate_threshold = 0;
+    c = base_config();
+    c.slow_call_rate_threshold = 0;
     expect_invalid(c, "slowCallRateThreshold");
-    c = base_config(); c.slow_call_rate_threshold = 101;
+    c = base_config();
+    c.slow_call_rate_threshold = 101;
     expect_invalid(c, "slowCallRateThreshold");
-    c = base_config(); c.slow_call_duration_threshold_ms = 0;
+    c = base_config();
+    c.slow_call_duration_threshold_ms = 0;
     expect_invalid(c, "slowCallDurationThreshold");
-    c = base_config(); c.wait_duration_in_open_state_ms = 0;
+    c = base_config();
+    c.wait_duration_in_open_state_ms = 0;
     expect_invalid(c, "waitDurationInOpenState");
-    c = base_config(); c.permitted_number_of_calls_in_half_open_state = 0;
+    c = base_config();
+    c.permitted_number_of_calls_in_half_open_state = 0;
     expect_invalid(c, "permittedNumberOfCallsInHalfOpenState");
-    c = base_config(); c.permitted_number_of_calls_in_half_open_state = 11;
+    c = base_config();
+    c.permitted_number_of_calls_in_half_open_state = 11;
     expect_invalid(c, "permittedNumberOfCallsInHalfOpenState");
-    c = base_config(); c.max_wait_duration_in_half_open_state_ms = 0;
+    c = base_config();
+    c.max_wait_duration_in_half_open_state_ms = 0;
     expect_invalid(c, "maxWaitDurationInHalfOpenState");
 
     /* Edges that are valid. */
@@ -229,12 +231,11 @@ test_config_validation(void)
     CU_ASSERT_EQUAL(breaker_config_validate(NULL, err, sizeof(err)), -1);
 }
 
-static void
-test_init(void)
+static void test_init(void)
 {
-    breaker_t        b;
+    breaker_t b;
     breaker_config_t c = base_config();
-    breaker_stats_t  s;
+    breaker_stats_t s;
 
     c.sliding_window_size = 0;
     CU_ASSERT_EQUAL(breaker_init(&b, "redis", &c), -1);
@@ -256,25 +257,26 @@ test_init(void)
     CU_ASSERT_STRING_EQUAL(breaker_state_name(BREAKER_CLOSED), "CLOSED");
     CU_ASSERT_STRING_EQUAL(breaker_state_name(BREAKER_OPEN), "OPEN");
     CU_ASSERT_STRING_EQUAL(breaker_state_name(BREAKER_HALF_OPEN), "HALF_OPEN");
-    CU_ASSERT_STRING_EQUAL(breaker_state_name((breaker_state_t) 7), "UNKNOWN");
+    CU_ASSERT_STRING_EQUAL(breaker_state_name((breaker_state_t)7), "UNKNOWN");
 }
 
 /* ---- CLOSED -> OPEN ---- */
 
-static void
-test_failure_rate_boundary(void)
+static void test_failure_rate_boundary(void)
 {
-    breaker_t        b;
+    breaker_t b;
     breaker_config_t c = base_config();
-    breaker_stats_t  s;
+    breaker_stats_t s;
 
     c.sliding_window_size = 100;
     c.minimum_number_of_calls = 100;
 
     /* 49 failures of 100 at threshold 50: stays CLOSED. */
     init_or_die(&b, &c);
-    for (int i = 0; i < 49; i++) call(&b, 1, FAST_MS, 0);
-    for (int i = 0; i < 51; i++) call(&b, 1, FAST_MS, 1);
+    for (int i = 0; i < 49; i++)
+        call(&b, 1, FAST_MS, 0);
+    for (int i = 0; i < 51; i++)
+        call(&b, 1, FAST_MS, 1);
     s = stats(&b);
     CU_ASSERT_EQUAL(s.state, BREAKER_CLOSED);
     CU_ASSERT_EQUAL(s.window_calls, 100);
@@ -283,8 +285,10 @@ test_failure_rate_boundary(void)
 
     /* 50 failures of 100: opens, on exactly the 100th outcome. */
     init_or_die(&b, &c);
-    for (int i = 0; i < 50; i++) call(&b, 1, FAST_MS, 0);
-    for (int i = 0; i < 49; i++) call(&b, 1, FAST_MS, 1);
+    for (int i = 0; i < 50; i++)
+        call(&b, 1, FAST_MS, 0);
+    for (int i = 0; i < 49; i++)
+        call(&b, 1, FAST_MS, 1);
     CU_ASSERT_EQUAL(breaker_state(&b), BREAKER_CLOSED);
     call(&b, 1, FAST_MS, 1);
     s = stats(&b);
@@ -294,20 +298,21 @@ test_failure_rate_boundary(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(hook_last_reason, "failure rate 50.0%"));
 }
 
-static void
-test_slow_rate_boundary(void)
+static void test_slow_rate_boundary(void)
 {
-    breaker_t        b;
+    breaker_t b;
     breaker_config_t c = base_config();
-    breaker_stats_t  s;
+    breaker_stats_t s;
 
     c.sliding_window_size = 100;
     c.minimum_number_of_calls = 100;
 
     /* A call of exactly the threshold is slow, one ms less is not. */
     init_or_die(&b, &c);
-    for (int i = 0; i < 49; i++) call(&b, 1, SLOW_MS, 1);
-    for (int i = 0; i < 51; i++) call(&b, 1, SLOW_MS - 1, 1);
+    for (int i = 0; i < 49; i++)
+        call(&b, 1, SLOW_MS, 1);
+    for (int i = 0; i < 51; i++)
+        call(&b, 1, SLOW_MS - 1, 1);
     s = stats(&b);
     CU_ASSERT_EQUAL(s.state, BREAKER_CLOSED);
     CU_ASSERT_EQUAL(s.window_slow_calls, 49);
@@ -315,8 +320,10 @@ test_slow_rate_boundary(void)
     CU_ASSERT_DOUBLE_EQUAL(s.slow_call_rate, 49.0, 1e-9);
 
     init_or_die(&b, &c);
-    for (int i = 0; i < 50; i++) call(&b, 1, SLOW_MS, 1);
-    for (int i = 0; i < 50; i++) call(&b, 1, SLOW_MS - 1, 1);
+    for (int i = 0; i < 50; i++)
+        call(&b, 1, SLOW_MS, 1);
+    for (int i = 0; i < 50; i++)
+        call(&b, 1, SLOW_MS - 1, 1);
     s = stats(&b);
     CU_ASSERT_EQUAL(s.state, BREAKER_OPEN);
     CU_ASSERT_EQUAL(s.failures, 0);
@@ -324,85 +331,88 @@ test_slow_rate_boundary(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(hook_last_reason, "slow call rate 50.0%"));
 }
 
-static void
-test_failed_call_can_be_slow(void)
+static void test_failed_call_can_be_slow(void)
 {
-    breaker_t        b;
+    breaker_t b;
     breaker_config_t c = base_config();
-    breaker_stats_t  s;
+    breaker_stats_t s;
 
-    c.failure_rate_threshold = 100;     /* only the slow rate can open it */
+    c.failure_rate_threshold = 100; /* only the slow rate can open it */
     init_or_die(&b, &c);
-    for (int i = 0; i < 4; i++) call(&b, 1, SLOW_MS + 5, 0);
-    for (int i = 0; i < 5; i++) call(&b, 1, FAST_MS, 1);
+    for (int i = 0; i < 4; i++)
+        call(&b, 1, SLOW_MS + 5, 0);
+    for (int i = 0; i < 5; i++)
+        call(&b, 1, FAST_MS, 1);
     s = stats(&b);
     CU_ASSERT_EQUAL(s.window_failures, 4);
     CU_ASSERT_EQUAL(s.window_slow_calls, 4);
     CU_ASSERT_EQUAL(s.state, BREAKER_CLOSED);
-    call(&b, 1, SLOW_MS, 0);            /* 5 slow of 10: the slow rate opens it */
+    call(&b, 1, SLOW_MS, 0); /* 5 slow of 10: the slow rate opens it */
     CU_ASSERT_EQUAL(breaker_state(&b), BREAKER_OPEN);
     CU_ASSERT_PTR_NOT_NULL(strstr(hook_last_reason, "slow call rate"));
 }
 
-static void
-test_minimum_number_of_calls(void)
+static void test_minimum_number_of_calls(void)
 {
-    breaker_t        b;
+    breaker_t b;
     breaker_config_t c = base_config();
-    breaker_stats_t  s;
+    breaker_stats_t s;
 
     c.minimum_number_of_calls = 5;
     init_or_die(&b, &c);
-    for (int i = 0; i < 4; i++) call(&b, 1, SLOW_MS, 0);  /* 100% failed and slow */
+    for (int i = 0; i < 4; i++)
+        call(&b, 1, SLOW_MS, 0); /* 100% failed and slow */
     s = stats(&b);
     CU_ASSERT_EQUAL(s.state, BREAKER_CLOSED);
     CU_ASSERT_EQUAL(s.window_calls, 4);
-    CU_ASSERT_EQUAL(s.failure_rate, -1);        /* not evaluated below the minimum */
+    CU_ASSERT_EQUAL(s.failure_rate, -1); /* not evaluated below the minimum */
     CU_ASSERT_EQUAL(s.slow_call_rate, -1);
     call(&b, 1, FAST_MS, 0);
     CU_ASSERT_EQUAL(breaker_state(&b), BREAKER_OPEN);
 }
 
-static void
-test_window_slides(void)
+static void test_window_slides(void)
 {
-    breaker_t       b;
+    breaker_t b;
     breaker_config_t c = base_config();
     breaker_stats_t s;
 
     init_or_die(&b, &c);
-    for (int i = 0; i < 4; i++) call(&b, 1, FAST_MS, 0);
-    for (int i = 0; i < 6; i++) call(&b, 1, FAST_MS, 1);
+    for (int i = 0; i < 4; i++)
+        call(&b, 1, FAST_MS, 0);
+    for (int i = 0; i < 6; i++)
+        call(&b, 1, FAST_MS, 1);
     s = stats(&b);
     CU_ASSERT_EQUAL(s.window_failures, 4);
     CU_ASSERT_EQUAL(s.state, BREAKER_CLOSED);
 
     /* Four successes push the four failures out of a 10-call window. */
-    for (int i = 0; i < 4; i++) call(&b, 1, FAST_MS, 1);
+    for (int i = 0; i < 4; i++)
+        call(&b, 1, FAST_MS, 1);
     s = stats(&b);
     CU_ASSERT_EQUAL(s.window_calls, 10);
     CU_ASSERT_EQUAL(s.window_failures, 0);
-    CU_ASSERT_EQUAL(s.failures, 4);             /* lifetime totals keep them */
+    CU_ASSERT_EQUAL(s.failures, 4); /* lifetime totals keep them */
 
     /* Had the old failures stayed, 1 more failure would reach 5/10. */
     call(&b, 1, FAST_MS, 0);
     CU_ASSERT_EQUAL(breaker_state(&b), BREAKER_CLOSED);
-    for (int i = 0; i < 3; i++) call(&b, 1, FAST_MS, 0);
+    for (int i = 0; i < 3; i++)
+        call(&b, 1, FAST_MS, 0);
     CU_ASSERT_EQUAL(breaker_state(&b), BREAKER_CLOSED);
-    call(&b, 1, FAST_MS, 0);                    /* 5 of the last 10 */
+    call(&b, 1, FAST_MS, 0); /* 5 of the last 10 */
     CU_ASSERT_EQUAL(breaker_state(&b), BREAKER_OPEN);
 }
 
 /* ---- OPEN -> HALF_OPEN ---- */
 
-static void
-test_open_waits_then_half_open(void)
+static void test_open_waits_then_half_open(void)
 {
-    breaker_t        b;
+    breaker_t b;
     breaker_config_t c = base_config();
     breaker_ticket_t t;
-    breaker_stats_t  s;
-    uint64_t         before = atomic_load(&hook_calls[BREAKER_OPEN][BREAKER_HALF_OPEN]);
+    breaker_stats_t s;
+    uint64_t before = atomic_load(&hook_calls[BREAKER_OPEN][BREAKER_HALF_OPEN]);
 
     init_or_die(&b, &c);
     open_by_failures(&b, 1000);
@@ -428,8 +438,7 @@ test_open_waits_then_half_open(void)
 
 /* ---- HALF_OPEN ---- */
 
-static void
-to_half_open(breaker_t *b, int64_t *now)
+static void to_half_open(breaker_t *b, int64_t *now)
 {
     breaker_ticket_t t;
 
@@ -440,13 +449,12 @@ to_half_open(breaker_t *b, int64_t *now)
     breaker_release(b, t, *now);
 }
 
-static void
-test_half_open_permits(void)
+static void test_half_open_permits(void)
 {
-    breaker_t        b;
+    breaker_t b;
     breaker_config_t c = base_config();
     breaker_ticket_t t[4];
-    int64_t          now = 100;
+    int64_t now = 100;
 
     init_or_die(&b, &c);
     to_half_open(&b, &now);
@@ -455,11 +463,11 @@ test_half_open_permits(void)
     CU_ASSERT_EQUAL(breaker_acquire(&b, now, &t[0]), 1);
     CU_ASSERT_EQUAL(breaker_acquire(&b, now, &t[1]), 1);
     CU_ASSERT_EQUAL(breaker_acquire(&b, now, &t[2]), 1);
-    CU_ASSERT_EQUAL(breaker_acquire(&b, now, &t[3]), 0);    /* exactly 3 */
+    CU_ASSERT_EQUAL(breaker_acquire(&b, now, &t[3]), 0); /* exactly 3 */
     CU_ASSERT_EQUAL(breaker_acquire(&b, now, &t[3]), 0);
     CU_ASSERT_EQUAL(stats(&b).half_open_permits_in_use, 3);
 
-    breaker_release(&b, t[1], now);                          /* gives one back */
+    breaker_release(&b, t[1], now); /* gives one back */
     CU_ASSERT_EQUAL(stats(&b).half_open_permits_in_use, 2);
     CU_ASSERT_EQUAL(breaker_acquire(&b, now, &t[1]), 1);
     CU_ASSERT_EQUAL(breaker_acquire(&b, now, &t[3]), 0);
@@ -473,57 +481,58 @@ test_half_open_permits(void)
     CU_ASSERT_EQUAL(breaker_state(&b), BREAKER_CLOSED);
 }
 
-static void
-test_half_open_to_closed(void)
+static void test_half_open_to_closed(void)
 {
-    breaker_t        b;
+    breaker_t b;
     breaker_config_t c = base_config();
     breaker_ticket_t t[3];
-    breaker_stats_t  s;
-    int64_t          now = 100;
-    uint64_t         before = atomic_load(&hook_calls[BREAKER_HALF_OPEN][BREAKER_CLOSED]);
+    breaker_stats_t s;
+    int64_t now = 100;
+    uint64_t before = atomic_load(&hook_calls[BREAKER_HALF_OPEN][BREAKER_CLOSED]);
 
     init_or_die(&b, &c);
     to_half_open(&b, &now);
-    for (int i = 0; i < 3; i++) CU_ASSERT_EQUAL(breaker_acquire(&b, now, &t[i]), 1);
-    breaker_record(&b, t[0], now, FAST_MS, 0);   /* 1 of 3 failed: 33% < 50% */
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(breaker_acquire(&b, now, &t[i]), 1);
+    breaker_record(&b, t[0], now, FAST_MS, 0); /* 1 of 3 failed: 33% < 50% */
     breaker_record(&b, t[1], now, FAST_MS, 1);
-    CU_ASSERT_EQUAL(breaker_state(&b), BREAKER_HALF_OPEN);   /* 2 of 3: undecided */
+    CU_ASSERT_EQUAL(breaker_state(&b), BREAKER_HALF_OPEN); /* 2 of 3: undecided */
     breaker_record(&b, t[2], now, FAST_MS, 1);
     s = stats(&b);
     CU_ASSERT_EQUAL(s.state, BREAKER_CLOSED);
-    CU_ASSERT_EQUAL(s.window_calls, 0);          /* a fresh, empty window */
+    CU_ASSERT_EQUAL(s.window_calls, 0); /* a fresh, empty window */
     CU_ASSERT_EQUAL(s.window_failures, 0);
     CU_ASSERT_EQUAL(s.transitions_to[BREAKER_CLOSED], 1);
     CU_ASSERT_EQUAL(atomic_load(&hook_calls[BREAKER_HALF_OPEN][BREAKER_CLOSED]), before + 1);
 
     /* The fresh window needs the full minimum again before it can open. */
-    for (int i = 0; i < 9; i++) call(&b, now, FAST_MS, 0);
+    for (int i = 0; i < 9; i++)
+        call(&b, now, FAST_MS, 0);
     CU_ASSERT_EQUAL(breaker_state(&b), BREAKER_CLOSED);
     call(&b, now, FAST_MS, 0);
     CU_ASSERT_EQUAL(breaker_state(&b), BREAKER_OPEN);
 }
 
-static void
-test_half_open_to_open_by_failures(void)
+static void test_half_open_to_open_by_failures(void)
 {
-    breaker_t        b;
+    breaker_t b;
     breaker_config_t c = base_config();
     breaker_ticket_t t[3];
-    breaker_stats_t  s;
-    int64_t          now = 100;
+    breaker_stats_t s;
+    int64_t now = 100;
 
     init_or_die(&b, &c);
     to_half_open(&b, &now);
-    for (int i = 0; i < 3; i++) CU_ASSERT_EQUAL(breaker_acquire(&b, now, &t[i]), 1);
-    breaker_record(&b, t[0], now, FAST_MS, 0);   /* 2 of 3 failed: 66% >= 50% */
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(breaker_acquire(&b, now, &t[i]), 1);
+    breaker_record(&b, t[0], now, FAST_MS, 0); /* 2 of 3 failed: 66% >= 50% */
     breaker_record(&b, t[1], now, FAST_MS, 0);
     CU_ASSERT_EQUAL(breaker_state(&b), BREAKER_HALF_OPEN);
     breaker_record(&b, t[2], now + 1, FAST_MS, 1);
     s = stats(&b);
     CU_ASSERT_EQUAL(s.state, BREAKER_OPEN);
     CU_ASSERT_EQUAL(s.transitions_to[BREAKER_OPEN], 2);
-    CU_ASSERT_EQUAL(s.window_calls, 3);          /* OPEN shows the trial that opened it */
+    CU_ASSERT_EQUAL(s.window_calls, 3); /* OPEN shows the trial that opened it */
     CU_ASSERT_PTR_NOT_NULL(strstr(hook_last_reason, "failure rate 66.7%"));
 
     /* A new full wait, counted from this transition. */
@@ -532,28 +541,29 @@ test_half_open_to_open_by_failures(void)
     CU_ASSERT_EQUAL(breaker_state(&b), BREAKER_HALF_OPEN);
 }
 
-static void
-test_half_open_to_open_by_slow_calls(void)
+static void test_half_open_to_open_by_slow_calls(void)
 {
-    breaker_t        b;
+    breaker_t b;
     breaker_config_t c = base_config();
     breaker_ticket_t t[3];
-    int64_t          now = 100;
+    int64_t now = 100;
 
-    c.slow_call_rate_threshold = 67;             /* 2 of 3 = 66.7% is not enough */
+    c.slow_call_rate_threshold = 67; /* 2 of 3 = 66.7% is not enough */
     init_or_die(&b, &c);
     to_half_open(&b, &now);
-    for (int i = 0; i < 3; i++) CU_ASSERT_EQUAL(breaker_acquire(&b, now, &t[i]), 1);
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(breaker_acquire(&b, now, &t[i]), 1);
     breaker_record(&b, t[0], now, SLOW_MS, 1);
     breaker_record(&b, t[1], now, SLOW_MS, 1);
     breaker_record(&b, t[2], now, FAST_MS, 1);
     CU_ASSERT_EQUAL(breaker_state(&b), BREAKER_CLOSED);
 
-    c.slow_call_rate_threshold = 66;             /* 2 of 3 = 66.7% opens */
+    c.slow_call_rate_threshold = 66; /* 2 of 3 = 66.7% opens */
     init_or_die(&b, &c);
     now = 100;
     to_half_open(&b, &now);
-    for (int i = 0; i < 3; i++) CU_ASSERT_EQUAL(breaker_acquire(&b, now, &t[i]), 1);
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(breaker_acquire(&b, now, &t[i]), 1);
     breaker_record(&b, t[0], now, SLOW_MS, 1);
     breaker_record(&b, t[1], now, SLOW_MS, 1);
     breaker_record(&b, t[2], now, FAST_MS, 1);
@@ -561,14 +571,13 @@ test_half_open_to_open_by_slow_calls(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(hook_last_reason, "slow call rate 66.7%"));
 }
 
-static void
-test_half_open_deadline_on_acquire(void)
+static void test_half_open_deadline_on_acquire(void)
 {
-    breaker_t        b;
+    breaker_t b;
     breaker_config_t c = base_config();
     breaker_ticket_t lost, t;
-    breaker_stats_t  s;
-    int64_t          now = 100, entered;
+    breaker_stats_t s;
+    int64_t now = 100, entered;
 
     c.permitted_number_of_calls_in_half_open_state = 1;
     init_or_die(&b, &c);
@@ -595,19 +604,19 @@ test_half_open_deadline_on_acquire(void)
     CU_ASSERT_EQUAL(breaker_state(&b), BREAKER_HALF_OPEN);
 }
 
-static void
-test_half_open_deadline_on_record(void)
+static void test_half_open_deadline_on_record(void)
 {
-    breaker_t        b;
+    breaker_t b;
     breaker_config_t c = base_config();
     breaker_ticket_t t[3];
-    breaker_stats_t  s;
-    int64_t          now = 100, entered;
+    breaker_stats_t s;
+    int64_t now = 100, entered;
 
     init_or_die(&b, &c);
     to_half_open(&b, &now);
     entered = now;
-    for (int i = 0; i < 3; i++) CU_ASSERT_EQUAL(breaker_acquire(&b, now, &t[i]), 1);
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(breaker_acquire(&b, now, &t[i]), 1);
     breaker_record(&b, t[0], now, FAST_MS, 1);
     breaker_record(&b, t[1], now, FAST_MS, 1);
     /* The third trial answers after the deadline: the deadline wins. */
@@ -616,19 +625,18 @@ test_half_open_deadline_on_record(void)
     CU_ASSERT_EQUAL(s.state, BREAKER_OPEN);
     CU_ASSERT_EQUAL(s.late_outcomes, 1);
     CU_ASSERT_EQUAL(s.window_calls, 2);
-    CU_ASSERT_EQUAL(s.failure_rate, -1);         /* 2 of 3 trials: never decided */
+    CU_ASSERT_EQUAL(s.failure_rate, -1); /* 2 of 3 trials: never decided */
     CU_ASSERT_STRING_EQUAL(hook_last_reason, "half-open deadline");
 }
 
 /* ---- late outcomes ---- */
 
-static void
-test_late_outcome_after_open(void)
+static void test_late_outcome_after_open(void)
 {
-    breaker_t        b;
+    breaker_t b;
     breaker_config_t c = base_config();
     breaker_ticket_t slow;
-    breaker_stats_t  before, after;
+    breaker_stats_t before, after;
 
     init_or_die(&b, &c);
     /* A slow call starts while CLOSED ... */
@@ -643,25 +651,25 @@ test_late_outcome_after_open(void)
     CU_ASSERT_EQUAL(after.window_calls, before.window_calls);
     CU_ASSERT_EQUAL(after.window_failures, before.window_failures);
     CU_ASSERT_EQUAL(after.window_slow_calls, before.window_slow_calls);
-    CU_ASSERT_EQUAL(after.failures, before.failures + 1);  /* lifetime totals count it */
+    CU_ASSERT_EQUAL(after.failures, before.failures + 1); /* lifetime totals count it */
     CU_ASSERT_EQUAL(after.slow_calls, before.slow_calls + 1);
     CU_ASSERT_EQUAL(after.transitions_to[BREAKER_OPEN], 1);
 }
 
-static void
-test_late_outcome_in_half_open(void)
+static void test_late_outcome_in_half_open(void)
 {
-    breaker_t        b;
+    breaker_t b;
     breaker_config_t c = base_config();
     breaker_ticket_t old1, old2, t[3], extra;
-    breaker_stats_t  s;
-    int64_t          now = 100;
+    breaker_stats_t s;
+    int64_t now = 100;
 
     init_or_die(&b, &c);
     CU_ASSERT_EQUAL(breaker_acquire(&b, now, &old1), 1);
     CU_ASSERT_EQUAL(breaker_acquire(&b, now, &old2), 1);
     to_half_open(&b, &now);
-    for (int i = 0; i < 3; i++) CU_ASSERT_EQUAL(breaker_acquire(&b, now, &t[i]), 1);
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(breaker_acquire(&b, now, &t[i]), 1);
 
     /* Outcomes of CLOSED-era calls are not trial calls ... */
     breaker_record(&b, old1, now, FAST_MS, 1);
@@ -677,24 +685,26 @@ test_late_outcome_in_half_open(void)
     CU_ASSERT_EQUAL(breaker_acquire(&b, now, &extra), 0);
 
     /* The three real trials still decide. */
-    for (int i = 0; i < 3; i++) breaker_record(&b, t[i], now, FAST_MS, 0);
+    for (int i = 0; i < 3; i++)
+        breaker_record(&b, t[i], now, FAST_MS, 0);
     CU_ASSERT_EQUAL(breaker_state(&b), BREAKER_OPEN);
 }
 
-static void
-test_late_outcome_after_reclose(void)
+static void test_late_outcome_after_reclose(void)
 {
-    breaker_t        b;
+    breaker_t b;
     breaker_config_t c = base_config();
     breaker_ticket_t old, t[3];
-    breaker_stats_t  s;
-    int64_t          now = 100;
+    breaker_stats_t s;
+    int64_t now = 100;
 
     init_or_die(&b, &c);
     CU_ASSERT_EQUAL(breaker_acquire(&b, now, &old), 1);
     to_half_open(&b, &now);
-    for (int i = 0; i < 3; i++) CU_ASSERT_EQUAL(breaker_acquire(&b, now, &t[i]), 1);
-    for (int i = 0; i < 3; i++) breaker_record(&b, t[i], now, FAST_MS, 1);
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(breaker_acquire(&b, now, &t[i]), 1);
+    for (int i = 0; i < 3; i++)
+        breaker_record(&b, t[i], now, FAST_MS, 1);
     CU_ASSERT_EQUAL(breaker_state(&b), BREAKER_CLOSED);
     /* CLOSED again, but a different epoch: the old window is gone for good. */
     breaker_record(&b, old, now, FAST_MS, 0);
@@ -703,13 +713,12 @@ test_late_outcome_after_reclose(void)
     CU_ASSERT_EQUAL(s.late_outcomes, 1);
 }
 
-static void
-test_zero_ticket_ignored(void)
+static void test_zero_ticket_ignored(void)
 {
-    breaker_t        b;
+    breaker_t b;
     breaker_config_t c = base_config();
     breaker_ticket_t rejected;
-    breaker_stats_t  before, after;
+    breaker_stats_t before, after;
 
     init_or_die(&b, &c);
     open_by_failures(&b, 0);
@@ -725,28 +734,31 @@ test_zero_ticket_ignored(void)
 
 /* ---- hook ---- */
 
-static void
-test_hook_once_per_transition(void)
+static void test_hook_once_per_transition(void)
 {
-    breaker_t        b;
+    breaker_t b;
     breaker_config_t c = base_config();
     breaker_ticket_t t[3];
-    breaker_stats_t  s;
-    int64_t          now = 0;
+    breaker_stats_t s;
+    int64_t now = 0;
 
     hook_reset();
     init_or_die(&b, &c);
-    open_by_failures(&b, now);                              /* CLOSED -> OPEN */
+    open_by_failures(&b, now); /* CLOSED -> OPEN */
     now += WAIT_MS;
-    for (int i = 0; i < 3; i++) breaker_acquire(&b, now, &t[i]);  /* -> HALF_OPEN */
-    for (int i = 0; i < 3; i++) breaker_record(&b, t[i], now, FAST_MS, 0);  /* -> OPEN */
+    for (int i = 0; i < 3; i++)
+        breaker_acquire(&b, now, &t[i]); /* -> HALF_OPEN */
+    for (int i = 0; i < 3; i++)
+        breaker_record(&b, t[i], now, FAST_MS, 0); /* -> OPEN */
     now += WAIT_MS;
-    for (int i = 0; i < 3; i++) breaker_acquire(&b, now, &t[i]);  /* -> HALF_OPEN */
-    for (int i = 0; i < 3; i++) breaker_record(&b, t[i], now, FAST_MS, 1);  /* -> CLOSED */
-    open_by_failures(&b, now);                              /* -> OPEN */
+    for (int i = 0; i < 3; i++)
+        breaker_acquire(&b, now, &t[i]); /* -> HALF_OPEN */
+    for (int i = 0; i < 3; i++)
+        breaker_record(&b, t[i], now, FAST_MS, 1); /* -> CLOSED */
+    open_by_failures(&b, now);                     /* -> OPEN */
     now += WAIT_MS;
-    breaker_acquire(&b, now, &t[0]);                        /* -> HALF_OPEN */
-    breaker_acquire(&b, now + HALF_MAX_MS, &t[1]);          /* -> OPEN (deadline) */
+    breaker_acquire(&b, now, &t[0]);               /* -> HALF_OPEN */
+    breaker_acquire(&b, now + HALF_MAX_MS, &t[1]); /* -> OPEN (deadline) */
 
     s = stats(&b);
     CU_ASSERT_EQUAL(atomic_load(&hook_calls[BREAKER_CLOSED][BREAKER_OPEN]), 2);
@@ -759,7 +771,7 @@ test_hook_once_per_transition(void)
     CU_ASSERT_EQUAL(s.transitions_to[BREAKER_CLOSED], 1);
     CU_ASSERT_EQUAL(s.epoch, 1 + 8);
     CU_ASSERT_EQUAL(atomic_load(&hook_illegal), 0);
-    CU_ASSERT_EQUAL(atomic_load(&hook_lock_held), 0);       /* never under the mutex */
+    CU_ASSERT_EQUAL(atomic_load(&hook_lock_held), 0); /* never under the mutex */
 
     /* No hook: transitions still count, nothing is called. */
     breaker_set_transition_hook(NULL);
@@ -769,13 +781,12 @@ test_hook_once_per_transition(void)
     breaker_set_transition_hook(counting_hook);
 }
 
-static void
-alarm_handler(int sig)
+static void alarm_handler(int sig)
 {
-    (void) sig;
+    (void)sig;
     static const char msg[] = "\ntest_breaker: deadlock (alarm fired)\n";
     ssize_t n = write(2, msg, sizeof(msg) - 1);
-    (void) n;
+    (void)n;
     _exit(99);
 }
 
@@ -785,17 +796,16 @@ alarm_handler(int sig)
 #define NCALLS   100000
 
 typedef struct worker_arg {
-    breaker_t        *b;
-    _Atomic int64_t  *clock;    /* shared fake clock; NULL: constant time */
-    int               id;
-    uint64_t          permitted, rejected, released, ok, failed, slow;
+    breaker_t *b;
+    _Atomic int64_t *clock; /* shared fake clock; NULL: constant time */
+    int id;
+    uint64_t permitted, rejected, released, ok, failed, slow;
 } worker_arg_t;
 
 /* Healthy dependency: 10% failures, ~14% slow; thresholds never reached. */
-static void *
-steady_worker(void *p)
+static void *steady_worker(void *p)
 {
-    worker_arg_t    *a = p;
+    worker_arg_t *a = p;
     breaker_ticket_t t;
 
     for (int i = 0; i < NCALLS; i++) {
@@ -814,15 +824,14 @@ steady_worker(void *p)
     return NULL;
 }
 
-static void
-test_threads_exact_totals(void)
+static void test_threads_exact_totals(void)
 {
-    breaker_t        b;
+    breaker_t b;
     breaker_config_t c = base_config();
-    pthread_t        th[NTHREADS];
-    worker_arg_t     a[NTHREADS];
-    breaker_stats_t  s;
-    uint64_t         ok = 0, failed = 0, slow = 0;
+    pthread_t th[NTHREADS];
+    worker_arg_t a[NTHREADS];
+    breaker_stats_t s;
+    uint64_t ok = 0, failed = 0, slow = 0;
 
     c.sliding_window_size = 100;
     c.minimum_number_of_calls = 100;
@@ -830,7 +839,7 @@ test_threads_exact_totals(void)
     c.slow_call_rate_threshold = 100;
     init_or_die(&b, &c);
     for (int i = 0; i < NTHREADS; i++) {
-        a[i] = (worker_arg_t) {.b = &b, .id = i};
+        a[i] = (worker_arg_t){ .b = &b, .id = i };
         CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, steady_worker, &a[i]), 0);
     }
     for (int i = 0; i < NTHREADS; i++) {
@@ -841,13 +850,13 @@ test_threads_exact_totals(void)
     }
     s = stats(&b);
     CU_ASSERT_EQUAL(s.state, BREAKER_CLOSED);
-    CU_ASSERT_EQUAL(s.permitted, (uint64_t) NTHREADS * NCALLS);
+    CU_ASSERT_EQUAL(s.permitted, (uint64_t)NTHREADS * NCALLS);
     CU_ASSERT_EQUAL(s.rejected, 0);
     CU_ASSERT_EQUAL(s.successes, ok);
     CU_ASSERT_EQUAL(s.failures, failed);
     CU_ASSERT_EQUAL(s.slow_calls, slow);
-    CU_ASSERT_EQUAL(s.successes + s.failures, (uint64_t) NTHREADS * NCALLS);
-    CU_ASSERT_EQUAL(s.failures, (uint64_t) NTHREADS * (NCALLS / 10));
+    CU_ASSERT_EQUAL(s.successes + s.failures, (uint64_t)NTHREADS * NCALLS);
+    CU_ASSERT_EQUAL(s.failures, (uint64_t)NTHREADS * (NCALLS / 10));
     CU_ASSERT_EQUAL(s.late_outcomes, 0);
     CU_ASSERT_EQUAL(s.window_calls, 100);
     CU_ASSERT_EQUAL(s.transitions_to[BREAKER_OPEN], 0);
@@ -863,12 +872,11 @@ test_threads_exact_totals(void)
 }
 
 /* Flapping dependency: many transitions, releases, late outcomes, all at once. */
-static void *
-chaos_worker(void *p)
+static void *chaos_worker(void *p)
 {
-    worker_arg_t    *a = p;
+    worker_arg_t *a = p;
     breaker_ticket_t t;
-    unsigned         seed = (unsigned) a->id * 2654435761u + 1;
+    unsigned seed = (unsigned)a->id * 2654435761u + 1;
 
     for (int i = 0; i < NCALLS; i++) {
         int64_t now = atomic_fetch_add(a->clock, 1);
@@ -896,15 +904,14 @@ chaos_worker(void *p)
     return NULL;
 }
 
-static void
-test_threads_transitions(void)
+static void test_threads_transitions(void)
 {
     static _Atomic int64_t clock_ticks;
-    breaker_t              b;
-    breaker_config_t       c = base_config();
-    pthread_t              th[NTHREADS];
-    worker_arg_t           a[NTHREADS];
-    breaker_stats_t        s;
+    breaker_t b;
+    breaker_config_t c = base_config();
+    pthread_t th[NTHREADS];
+    worker_arg_t a[NTHREADS];
+    breaker_stats_t s;
     uint64_t permitted = 0, rejected = 0, released = 0, ok = 0, failed = 0, slow = 0;
 
     c.sliding_window_size = 20;
@@ -921,7 +928,7 @@ test_threads_transitions(void)
     signal(SIGALRM, alarm_handler);
     alarm(120);
     for (int i = 0; i < NTHREADS; i++) {
-        a[i] = (worker_arg_t) {.b = &b, .clock = &clock_ticks, .id = i};
+        a[i] = (worker_arg_t){ .b = &b, .clock = &clock_ticks, .id = i };
         CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, chaos_worker, &a[i]), 0);
     }
     for (int i = 0; i < NTHREADS; i++) {
@@ -938,7 +945,7 @@ test_threads_transitions(void)
     s = stats(&b);
     CU_ASSERT_EQUAL(s.lock_errors, 0);
     CU_ASSERT_EQUAL(s.lock_owner_died, 0);
-    CU_ASSERT_EQUAL(s.permitted + s.rejected, (uint64_t) NTHREADS * NCALLS);
+    CU_ASSERT_EQUAL(s.permitted + s.rejected, (uint64_t)NTHREADS * NCALLS);
     CU_ASSERT_EQUAL(s.permitted, permitted);
     CU_ASSERT_EQUAL(s.rejected, rejected);
     CU_ASSERT_EQUAL(s.released, released);
@@ -957,7 +964,8 @@ test_threads_transitions(void)
     CU_ASSERT_EQUAL(s.epoch, 1 + o + h + cl);
     CU_ASSERT_EQUAL(hook_total(), o + h + cl);
     CU_ASSERT_EQUAL(atomic_load(&hook_calls[BREAKER_CLOSED][BREAKER_OPEN]) +
-                    atomic_load(&hook_calls[BREAKER_HALF_OPEN][BREAKER_OPEN]), o);
+                        atomic_load(&hook_calls[BREAKER_HALF_OPEN][BREAKER_OPEN]),
+                    o);
     CU_ASSERT_EQUAL(atomic_load(&hook_calls[BREAKER_OPEN][BREAKER_HALF_OPEN]), h);
     CU_ASSERT_EQUAL(atomic_load(&hook_calls[BREAKER_HALF_OPEN][BREAKER_CLOSED]), cl);
     CU_ASSERT_EQUAL(atomic_load(&hook_illegal), 0);
@@ -966,18 +974,17 @@ test_threads_transitions(void)
     CU_ASSERT(s.window_failures <= s.window_calls && s.window_slow_calls <= s.window_calls);
     if (CU_get_number_of_failures() == 0) {
         printf("\n    transitions: open=%llu half_open=%llu closed=%llu late=%llu rejected=%llu ",
-               (unsigned long long) o, (unsigned long long) h, (unsigned long long) cl,
-               (unsigned long long) s.late_outcomes, (unsigned long long) s.rejected);
+               (unsigned long long)o, (unsigned long long)h, (unsigned long long)cl,
+               (unsigned long long)s.late_outcomes, (unsigned long long)s.rejected);
     }
 }
 
 /* ---- processes ---- */
 
-static breaker_t *
-shared_breaker(const breaker_config_t *c)
+static breaker_t *shared_breaker(const breaker_config_t *c)
 {
-    void *m = mmap(NULL, sizeof(breaker_t), PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    void *m =
+        mmap(NULL, sizeof(breaker_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) {
         perror("mmap");
         exit(2);
@@ -986,8 +993,7 @@ shared_breaker(const breaker_config_t *c)
     return m;
 }
 
-static int
-wait_child(pid_t pid)
+static int wait_child(pid_t pid)
 {
     int st;
     while (waitpid(pid, &st, 0) < 0) {
@@ -998,25 +1004,26 @@ wait_child(pid_t pid)
     return st;
 }
 
-static void
-test_fork_shared_memory(void)
+static void test_fork_shared_memory(void)
 {
     breaker_config_t c = base_config();
-    breaker_t       *b = shared_breaker(&c);
-    breaker_stats_t  s;
+    breaker_t *b = shared_breaker(&c);
+    breaker_stats_t s;
     breaker_ticket_t t;
-    pid_t            pid;
-    int              st;
+    pid_t pid;
+    int st;
 
     /* The parent's half of the window: 4 successes. */
-    for (int i = 0; i < 4; i++) call(b, 1, FAST_MS, 1);
+    for (int i = 0; i < 4; i++)
+        call(b, 1, FAST_MS, 1);
 
     pid = fork();
     CU_ASSERT_FATAL(pid >= 0);
     if (pid == 0) {
         breaker_set_transition_hook(NULL);
         for (int i = 0; i < 6; i++) {
-            if (!breaker_acquire(b, 2, &t)) _exit(3);
+            if (!breaker_acquire(b, 2, &t))
+                _exit(3);
             breaker_record(b, t, 2, FAST_MS, 0);
         }
         _exit(breaker_state(b) == BREAKER_OPEN ? 0 : 4);
@@ -1024,7 +1031,7 @@ test_fork_shared_memory(void)
     st = wait_child(pid);
     CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     s = stats(b);
-    CU_ASSERT_EQUAL(s.state, BREAKER_OPEN);      /* 6 of 10 failed, seen by the parent */
+    CU_ASSERT_EQUAL(s.state, BREAKER_OPEN); /* 6 of 10 failed, seen by the parent */
     CU_ASSERT_EQUAL(s.permitted, 10);
     CU_ASSERT_EQUAL(s.failures, 6);
     CU_ASSERT_EQUAL(s.transitions_to[BREAKER_OPEN], 1);
@@ -1032,34 +1039,34 @@ test_fork_shared_memory(void)
     munmap(b, sizeof(*b));
 }
 
-
 /*
  * Deterministic: the child takes the breaker's mutex itself (the struct is
  * visible for exactly this kind of test), leaves the window half-updated the way
  * a kill inside window_add() would, and SIGKILLs itself. The parent must get in,
  * repair the counts and go on.
  */
-static void
-test_dead_lock_owner(void)
+static void test_dead_lock_owner(void)
 {
     breaker_config_t c = base_config();
-    breaker_t       *b = shared_breaker(&c);
-    breaker_stats_t  s;
-    pid_t            pid;
-    int              st;
+    breaker_t *b = shared_breaker(&c);
+    breaker_stats_t s;
+    pid_t pid;
+    int st;
 
-    for (int i = 0; i < 3; i++) call(b, 1, FAST_MS, 0);
-    for (int i = 0; i < 3; i++) call(b, 1, FAST_MS, 1);
+    for (int i = 0; i < 3; i++)
+        call(b, 1, FAST_MS, 0);
+    for (int i = 0; i < 3; i++)
+        call(b, 1, FAST_MS, 1);
 
     pid = fork();
     CU_ASSERT_FATAL(pid >= 0);
     if (pid == 0) {
         pthread_mutex_lock(&b->lock);
-        b->win_count++;                         /* a failure goes in ... */
+        b->win_count++; /* a failure goes in ... */
         b->ring[b->win_head] = 1;
-        b->win_failures += 40;                  /* ... a count is left garbage ... */
+        b->win_failures += 40; /* ... a count is left garbage ... */
         b->win_head = (b->win_head + 1) % b->win_cap;
-        raise(SIGKILL);                         /* ... and the owner dies holding it */
+        raise(SIGKILL); /* ... and the owner dies holding it */
         _exit(5);
     }
     st = wait_child(pid);
@@ -1067,20 +1074,20 @@ test_dead_lock_owner(void)
 
     signal(SIGALRM, alarm_handler);
     alarm(10);
-    call(b, 2, FAST_MS, 1);                     /* would hang forever with a plain mutex */
+    call(b, 2, FAST_MS, 1); /* would hang forever with a plain mutex */
     s = stats(b);
     alarm(0);
     CU_ASSERT_EQUAL(s.lock_owner_died, 1);
     CU_ASSERT_EQUAL(s.lock_errors, 0);
-    CU_ASSERT_EQUAL(s.window_calls, 8);         /* 6 + the dead child's + ours */
-    CU_ASSERT_EQUAL(s.window_failures, 4);      /* recomputed from the ring */
+    CU_ASSERT_EQUAL(s.window_calls, 8);    /* 6 + the dead child's + ours */
+    CU_ASSERT_EQUAL(s.window_failures, 4); /* recomputed from the ring */
     CU_ASSERT_EQUAL(s.state, BREAKER_CLOSED);
 
     /* The mutex and the window work normally afterwards. */
     call(b, 3, FAST_MS, 0);
     CU_ASSERT_EQUAL(breaker_state(b), BREAKER_CLOSED); /* 9 calls: below the minimum */
     call(b, 3, FAST_MS, 1);
-    CU_ASSERT_EQUAL(breaker_state(b), BREAKER_OPEN);   /* 5 of 10 */
+    CU_ASSERT_EQUAL(breaker_state(b), BREAKER_OPEN); /* 5 of 10 */
     CU_ASSERT_EQUAL(stats(b).lock_owner_died, 1);
     munmap(b, sizeof(*b));
 }
@@ -1090,12 +1097,11 @@ test_dead_lock_owner(void)
  * some of those land inside the mutex. Whatever the timing, the parent must never
  * hang and the window must stay consistent with its ring.
  */
-static void
-test_killed_mid_operation(void)
+static void test_killed_mid_operation(void)
 {
     breaker_config_t c = base_config();
-    breaker_t       *b;
-    uint64_t         died = 0;
+    breaker_t *b;
+    uint64_t died = 0;
 
     c.sliding_window_size = 50;
     c.minimum_number_of_calls = 50;
@@ -1116,7 +1122,7 @@ test_killed_mid_operation(void)
                 }
             }
         }
-        struct timespec ts = {0, 200000 + (round % 10) * 37000};
+        struct timespec ts = { 0, 200000 + (round % 10) * 37000 };
         nanosleep(&ts, NULL);
         kill(pid, SIGKILL);
         wait_child(pid);
@@ -1138,13 +1144,11 @@ test_killed_mid_operation(void)
         CU_ASSERT_EQUAL(sl, s.window_slow_calls);
         died = s.lock_owner_died;
     }
-    printf("\n    40 children killed, %llu of them inside the mutex ",
-           (unsigned long long) died);
+    printf("\n    40 children killed, %llu of them inside the mutex ", (unsigned long long)died);
     munmap(b, sizeof(*b));
 }
 
-int
-main(void)
+int main(void)
 {
     CU_pSuite s;
 

@@ -1,0 +1,223 @@
+"""apitest.py: the small harness shared by the integration, fault and load
+tests (Python standard library only; runs with Debian's /usr/bin/python3).
+
+It talks to the local stack that scripts/test (or scripts/run) started, reads
+the same environment (HTTP_PORT, ADMIN_PORT, DATABASE_URL, STACK_DIR, ...),
+and offers:
+  - api(method, path, body=..., headers=...) / admin(...): HTTP through nginx
+  - sql(query) / sql1(query): queries through psql (constant SQL only)
+  - stack(fn, *args): run a function of scripts/lib/stack.sh (restart Redis, ...)
+  - ab(...): run apache-bench and parse its figures
+  - @test and run(): register tests in definition order and run them; the
+    last line is "N passed, N failed" (what CI reads).
+A test is a function that raises AssertionError (use check/eq) on failure.
+"""
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import traceback
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+HTTP_PORT = int(os.environ.get("HTTP_PORT", "8080"))
+ADMIN_PORT = int(os.environ.get("ADMIN_PORT", "8081"))
+STACK_DIR = os.environ.get("STACK_DIR", os.path.join(ROOT, ".stack"))
+DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://memberapi@127.0.0.1:55432/memberapi")
+REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL",
+                             "postgresql://memberapi@127.0.0.1:55433/memberapi")
+TOSS_API_BASE = os.environ.get("TOSS_API_BASE", "http://127.0.0.1:58090")
+TOSS_SECRET_KEY = os.environ.get("TOSS_SECRET_KEY", "test_sk_sandbox_0000000000000000")
+
+
+class Resp:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = {k.lower(): v for k, v in headers}
+        self.body = body
+        self.text = body.decode("utf-8", "replace")
+        try:
+            self.json = json.loads(self.text) if self.text else None
+        except ValueError:
+            self.json = None
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    def __repr__(self):
+        return f"<{self.status} {self.text[:300]}>"
+
+
+def request(port, method, path, body=None, headers=None, timeout=30, host="127.0.0.1"):
+    h = dict(headers or {})
+    data = None
+    if body is not None:
+        if isinstance(body, (dict, list)):
+            data = json.dumps(body).encode()
+            h.setdefault("Content-Type", "application/json; charset=utf-8")
+        elif isinstance(body, str):
+            data = body.encode()
+        else:
+            data = body
+    c = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        c.request(method, path, body=data, headers=h)
+        r = c.getresponse()
+        return Resp(r.status, r.getheaders(), r.read())
+    finally:
+        c.close()
+
+
+def api(method, path, body=None, headers=None, timeout=30):
+    return request(HTTP_PORT, method, path, body, headers, timeout)
+
+
+def admin(method, path, body=None, headers=None, timeout=30):
+    return request(ADMIN_PORT, method, path, body, headers, timeout)
+
+
+def admin_token():
+    with open(os.path.join(STACK_DIR, "admin_token")) as f:
+        return f.read().strip()
+
+
+def sql(query, url=None):
+    """Rows of a query as lists of strings (psql -At); constant SQL only."""
+    r = subprocess.run(["psql", url or DATABASE_URL, "-X", "-At", "-F", "\t", "-v",
+                        "ON_ERROR_STOP=1", "-c", query], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise AssertionError(f"sql failed: {r.stderr.strip()} [{query[:200]}]")
+    return [line.split("\t") for line in r.stdout.splitlines() if line != ""]
+
+
+def sql1(query, url=None):
+    rows = sql(query, url)
+    return rows[0][0] if rows and rows[0] else None
+
+
+def stack(fn, *args, check_rc=True):
+    """Calls a function of scripts/lib/stack.sh with the test stack's env."""
+    cmd = ". \"$ROOT/scripts/lib/stack.sh\"; " + fn + " " + " ".join(
+        "'" + str(a).replace("'", "'\\''") + "'" for a in args)
+    r = subprocess.run(["bash", "-c", cmd], env=dict(os.environ, ROOT=ROOT),
+                       capture_output=True, text=True)
+    if check_rc and r.returncode != 0:
+        raise AssertionError(f"stack {fn} failed: {r.stdout[-500:]} {r.stderr[-500:]}")
+    return r.stdout
+
+
+def pid_of(name):
+    with open(os.path.join(STACK_DIR, "run", name + ".pid")) as f:
+        return int(f.read().strip())
+
+
+def wait_until(pred, timeout=10.0, interval=0.05, what="condition"):
+    end = time.time() + timeout
+    last = None
+    while time.time() < end:
+        try:
+            last = pred()
+            if last:
+                return last
+        except Exception as e:  # noqa: BLE001 - keep polling until the deadline
+            last = e
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+def pool_status():
+    return admin("GET", "/pool-status?format=json&full").json
+
+
+# ---- apache-bench ----------------------------------------------------------
+
+AB_FIELDS = {
+    "complete": r"Complete requests:\s+(\d+)",
+    "failed": r"Failed requests:\s+(\d+)",
+    "non2xx": r"Non-2xx responses:\s+(\d+)",
+    "rps": r"Requests per second:\s+([\d.]+)",
+    "p50": r"\s50%\s+(\d+)",
+    "p99": r"\s99%\s+(\d+)",
+    "max": r"\s100%\s+(\d+)",
+}
+
+
+def ab(url, n=None, c=32, keepalive=True, seconds=None, headers=None, extra=None):
+    """Runs ab; returns a dict with complete, failed, non2xx, rps, p50, p99 (ms)."""
+    cmd = ["ab", "-q", "-r", "-c", str(c)]
+    if keepalive:
+        cmd.append("-k")
+    if seconds:
+        cmd += ["-t", str(seconds), "-n", str(n or 5000000)]
+    else:
+        cmd += ["-n", str(n)]
+    for h in headers or []:
+        cmd += ["-H", h]
+    cmd += extra or []
+    cmd.append(url)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=(seconds or 120) + 60)
+    out = {"cmd": " ".join(cmd), "raw": r.stdout}
+    for k, rx in AB_FIELDS.items():
+        m = re.search(rx, r.stdout)
+        out[k] = float(m.group(1)) if m else 0.0
+    if r.returncode != 0 and not out["complete"]:
+        raise AssertionError(f"ab failed: {r.stderr.strip()[:300]}")
+    return out
+
+
+# ---- assertions and the runner ----------------------------------------------
+
+def check(cond, msg="check failed"):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def eq(actual, expected, msg=""):
+    if actual != expected:
+        raise AssertionError(f"{msg + ': ' if msg else ''}expected {expected!r}, got {actual!r}")
+
+
+def is_error_envelope(resp, status, error_type):
+    """Asserts API.md's error envelope."""
+    j = resp.json
+    check(j is not None, f"not JSON: {resp!r}")
+    eq(resp.status, status, "HTTP status")
+    eq(j.get("code"), status, "envelope code")
+    eq(j.get("errorType"), error_type, "errorType")
+    check(isinstance(j.get("errorMessage"), str) and j["errorMessage"], "errorMessage")
+    check(isinstance(j.get("status"), str) and j["status"], "envelope status")
+    eq(j.get("requestId"), resp.header("X-Request-Id"), "requestId matches X-Request-Id")
+
+
+_tests = []
+
+
+def test(fn):
+    _tests.append(fn)
+    return fn
+
+
+def run(modules=None, label="tests"):
+    """Runs the registered tests; prints one line per test and the summary."""
+    passed = failed = 0
+    failures = []
+    for fn in list(_tests):
+        name = f"{fn.__module__}.{fn.__name__}"
+        t0 = time.time()
+        try:
+            fn()
+            passed += 1
+            print(f"PASS {name} ({time.time() - t0:.1f}s)", flush=True)
+        except Exception as e:  # noqa: BLE001 - a test's failure of any kind is reported
+            failed += 1
+            failures.append(name)
+            print(f"FAIL {name} ({time.time() - t0:.1f}s): {e}", flush=True)
+            if not isinstance(e, AssertionError):
+                traceback.print_exc(limit=4)
+    _tests.clear()
+    if failures:
+        print("failed: " + ", ".join(failures))
+    print(f"{label}: {passed} passed, {failed} failed", flush=True)
+    return failed == 0

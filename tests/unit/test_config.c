@@ -1,0 +1,170 @@
+/* test_config.c: configuration from environment and file, validation that
+ * names the key, secrets from files, atomic apply (common/config.c). */
+#include "unit.h"
+#include "common/config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static int64_t workers, timeout;
+static char *listen_, *token, *optional;
+static bool flag;
+
+static int check_even(const char *v, char *err, size_t n)
+{
+    if (atoi(v) % 2) {
+        snprintf(err, n, "expected an even number");
+        return -1;
+    }
+    return 0;
+}
+
+static const cfg_key_t keys[] = {
+    { "T_WORKERS", CFG_INT, &workers, "4", 1, 64, "worker processes", NULL },
+    { "T_TIMEOUT", CFG_INT, &timeout, "10", 0, 1000, "timeout", check_even },
+    { "T_LISTEN", CFG_STR, &listen_, "127.0.0.1:9000", 1, 255, "a socket", cfg_check_listen },
+    { "T_FLAG", CFG_BOOL, &flag, "false", 0, 0, "a flag", NULL },
+    { "T_TOKEN", CFG_SECRET, &token, NULL, 8, 64, "a token", NULL },
+    { "T_OPTIONAL", CFG_STR, &optional, NULL, 0, 10, "optional", NULL },
+};
+
+static char tmpdir[] = "/tmp/cfgtestXXXXXX";
+
+static const char *file_with(const char *name, const char *content)
+{
+    static char path[256];
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    fputs(content, f);
+    fclose(f);
+    return path;
+}
+
+static void clear_env(void)
+{
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        unsetenv(keys[i].name);
+    unsetenv("T_TOKEN_FILE");
+    unsetenv("CONFIG_FILE");
+}
+
+static void test_defaults(void)
+{
+    clear_env();
+    char err[256];
+    CU_ASSERT_EQUAL(cfg_load(NULL, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(workers, 4);
+    CU_ASSERT_EQUAL(timeout, 10);
+    ASSERT_STR(listen_, "127.0.0.1:9000");
+    CU_ASSERT_FALSE(flag);
+    CU_ASSERT_PTR_NULL(token);
+    CU_ASSERT_PTR_NULL(optional);
+}
+
+static void test_env_wins_over_file(void)
+{
+    clear_env();
+    const char *f = file_with("a.conf", "# comment\nT_WORKERS = 8\nT_FLAG=yes\nT_LISTEN=\"/run/x.sock\"\n");
+    setenv("T_WORKERS", "16", 1);
+    char err[256];
+    CU_ASSERT_EQUAL(cfg_load(f, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(workers, 16);
+    CU_ASSERT_TRUE(flag);
+    ASSERT_STR(listen_, "/run/x.sock");
+    ASSERT_STR(cfg_raw("T_WORKERS"), "16");
+    setenv("CONFIG_FILE", f, 1);
+    unsetenv("T_WORKERS");
+    CU_ASSERT_EQUAL(cfg_load(NULL, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(workers, 8);
+}
+
+static void test_errors_name_the_key(void)
+{
+    clear_env();
+    char err[256];
+    workers = 0;
+    setenv("T_WORKERS", "many", 1);
+    CU_ASSERT_EQUAL(cfg_load(NULL, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "T_WORKERS"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "1..64"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "'many'"));
+    CU_ASSERT_EQUAL(workers, 0); /* nothing applied */
+    setenv("T_WORKERS", "65", 1);
+    CU_ASSERT_EQUAL(cfg_load(NULL, err, sizeof(err)), -1);
+    setenv("T_WORKERS", " 5", 1);
+    CU_ASSERT_EQUAL(cfg_load(NULL, err, sizeof(err)), -1);
+    unsetenv("T_WORKERS");
+    setenv("T_TIMEOUT", "3", 1);
+    CU_ASSERT_EQUAL(cfg_load(NULL, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "T_TIMEOUT: expected an even number"));
+    unsetenv("T_TIMEOUT");
+    setenv("T_LISTEN", "nowhere", 1);
+    CU_ASSERT_EQUAL(cfg_load(NULL, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "T_LISTEN"));
+    unsetenv("T_LISTEN");
+    setenv("T_FLAG", "maybe", 1);
+    CU_ASSERT_EQUAL(cfg_load(NULL, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "T_FLAG"));
+    unsetenv("T_FLAG");
+    const char *f = file_with("bad.conf", "T_WORKERS\n");
+    CU_ASSERT_EQUAL(cfg_load(f, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "line 1"));
+    CU_ASSERT_EQUAL(cfg_load("/nonexistent/x.conf", err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "CONFIG_FILE"));
+}
+
+static void test_secrets(void)
+{
+    clear_env();
+    char err[256];
+    const char *f = file_with("token", "s3cr3t-value-123\n");
+    setenv("T_TOKEN_FILE", f, 1);
+    CU_ASSERT_EQUAL(cfg_load(NULL, err, sizeof(err)), 0);
+    ASSERT_STR(token, "s3cr3t-value-123");
+    CU_ASSERT_PTR_NULL(cfg_raw("T_TOKEN")); /* secrets are not kept as raw values */
+    setenv("T_TOKEN", "short", 1);
+    CU_ASSERT_EQUAL(cfg_load(NULL, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "T_TOKEN"));
+    CU_ASSERT_PTR_NULL(strstr(err, "short")); /* the value is never echoed */
+    unsetenv("T_TOKEN");
+    setenv("T_TOKEN_FILE", "/nonexistent/secret", 1);
+    CU_ASSERT_EQUAL(cfg_load(NULL, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "T_TOKEN_FILE"));
+    unsetenv("T_TOKEN_FILE");
+}
+
+static void test_url_check(void)
+{
+    char err[128];
+    CU_ASSERT_EQUAL(cfg_check_url("https://api.tosspayments.com", err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(cfg_check_url("HTTP://127.0.0.1:58090", err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(cfg_check_url("ftp://x", err, sizeof(err)), -1);
+    CU_ASSERT_EQUAL(cfg_check_url("http://a b", err, sizeof(err)), -1);
+    CU_ASSERT_EQUAL(cfg_check_listen("/tmp/x.sock", err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(cfg_check_listen(":9000", err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(cfg_check_listen("host:0", err, sizeof(err)), -1);
+    CU_ASSERT_EQUAL(cfg_check_loglevel("warn", err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(cfg_check_loglevel("loud", err, sizeof(err)), -1);
+}
+
+static const unit_test_t tests[] = {
+    { "defaults", test_defaults },
+    { "environment wins over the file", test_env_wins_over_file },
+    { "errors name the key and change nothing", test_errors_name_the_key },
+    { "secrets from files, never echoed", test_secrets },
+    { "URL, listen and level checks", test_url_check },
+};
+
+int main(void)
+{
+    if (mkdtemp(tmpdir) == NULL)
+        return 2;
+    cfg_register(keys, sizeof(keys) / sizeof(keys[0]));
+    int rc = unit_run("config", tests, sizeof(tests) / sizeof(tests[0]));
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+    if (system(cmd) != 0)
+        rc = rc ? rc : 0;
+    return rc;
+}
