@@ -25,21 +25,21 @@
 /* ---- configuration (profile.c; read once at start-up, or on reload) ---- */
 
 typedef struct profile_config {
-    char *cursor_secret;      /* CURSOR_SECRET: HMAC key of list cursors */
-    bool cache;               /* PROFILE_CACHE: false reads PostgreSQL only */
-    int64_t detail_ttl_s;     /* PROFILE_CACHE_DETAIL_TTL_S */
-    int64_t list_ttl_s;       /* PROFILE_CACHE_LIST_TTL_S */
-    int64_t negative_ttl_s;   /* PROFILE_CACHE_NEGATIVE_TTL_S */
-    int64_t generation;       /* PROFILE_CACHE_GENERATION: part of every key */
-    int64_t lock_ms;          /* PROFILE_CACHE_LOCK_MS: life of a recompute lock */
-    int64_t wait_ms;          /* PROFILE_CACHE_WAIT_MS: how long others wait for it */
+    char *cursor_secret;       /* CURSOR_SECRET: HMAC key of list cursors */
+    bool cache;                /* PROFILE_CACHE: false reads PostgreSQL only */
+    int64_t detail_ttl_s;      /* PROFILE_CACHE_DETAIL_TTL_S */
+    int64_t list_ttl_s;        /* PROFILE_CACHE_LIST_TTL_S */
+    int64_t negative_ttl_s;    /* PROFILE_CACHE_NEGATIVE_TTL_S */
+    int64_t generation;        /* PROFILE_CACHE_GENERATION: part of every key */
+    int64_t lock_ms;           /* PROFILE_CACHE_LOCK_MS: life of a recompute lock */
+    int64_t wait_ms;           /* PROFILE_CACHE_WAIT_MS: how long others wait for it */
     int64_t flush_interval_ms; /* PROFILE_VIEW_FLUSH_INTERVAL_MS */
-    int64_t batch_max;        /* PROFILE_VIEW_BATCH_MAX: views per transaction */
-    int64_t buffer_max;       /* PROFILE_VIEW_BUFFER_MAX: views held per worker */
-    int64_t retry_max_ms;     /* PROFILE_VIEW_RETRY_MAX_MS: backoff ceiling */
-    int64_t job_interval_s;   /* PROFILE_MAINTENANCE_INTERVAL_S */
-    int64_t months_ahead;     /* PROFILE_VIEW_PARTITIONS_AHEAD */
-    int64_t retention_months; /* PROFILE_VIEW_RETENTION_MONTHS (0: keep all) */
+    int64_t batch_max;         /* PROFILE_VIEW_BATCH_MAX: views per transaction */
+    int64_t buffer_max;        /* PROFILE_VIEW_BUFFER_MAX: views held per worker */
+    int64_t retry_max_ms;      /* PROFILE_VIEW_RETRY_MAX_MS: backoff ceiling */
+    int64_t job_interval_s;    /* PROFILE_MAINTENANCE_INTERVAL_S */
+    int64_t months_ahead;      /* PROFILE_VIEW_PARTITIONS_AHEAD */
+    int64_t retention_months;  /* PROFILE_VIEW_RETENTION_MONTHS (0: keep all) */
 } profile_config_t;
 
 extern profile_config_t profile_cfg;

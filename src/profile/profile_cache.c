@@ -36,8 +36,7 @@ int profile_key_page(char *out, size_t cap, int64_t generation, profile_sort_t s
                      int64_t page)
 {
     int n = snprintf(out, cap, "profile:v%d:g%lld:l:%s:%lld:%lld", FORMAT_VERSION,
-                     (long long)generation, profile_sort_name(s), (long long)size,
-                     (long long)page);
+                     (long long)generation, profile_sort_name(s), (long long)size, (long long)page);
     return (n < 0 || (size_t)n >= cap) ? -1 : n;
 }
 

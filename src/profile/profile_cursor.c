@@ -75,7 +75,8 @@ static bool fields_valid(const profile_cursor_t *c)
     }
 }
 
-static void tag_of(const unsigned char *payload, size_t n, unsigned char tag[PROFILE_CURSOR_TAG_LEN])
+static void tag_of(const unsigned char *payload, size_t n,
+                   unsigned char tag[PROFILE_CURSOR_TAG_LEN])
 {
     unsigned char mac[CRYPTO_MAC_LEN];
     crypto_hmac_sha256(cursor_key, cursor_key_len, payload, n, mac);
@@ -131,7 +132,8 @@ int profile_cursor_decode(const char *s, profile_sort_t expect, profile_cursor_t
         return -1;
     }
     long n = crypto_b64url_decode(s, slen, buf, sizeof(buf));
-    if (n < HEADER_LEN + 8 + PROFILE_CURSOR_TAG_LEN) {
+    /* the shortest payload: a name key of one byte (length 2 + 1) */
+    if (n < HEADER_LEN + 3 + PROFILE_CURSOR_TAG_LEN) {
         *why = malformed;
         return -1;
     }

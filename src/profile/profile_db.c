@@ -27,7 +27,7 @@
 #include <string.h>
 
 #define COLS                                                                                       \
-    "id, name, user_id, (extract(epoch FROM created_at) * 1000000)::bigint AS created_us, "       \
+    "id, name, user_id, (extract(epoch FROM created_at) * 1000000)::bigint AS created_us, "        \
     "view_count"
 #define TOTAL "(SELECT total FROM profile_stats)"
 #define TS2   "(timestamptz 'epoch' + $2::bigint * interval '1 microsecond')"
@@ -60,30 +60,30 @@ static const db_stmt_t stmts[ST__COUNT] = {
                                                 DB_RETRY },
     [ST_OFFSET + PROFILE_SORT_CREATED_ASC] = { "profile_page_created_asc",
                                                OFFSET_SQL("created_at, id"), 2, DB_RETRY },
-    [ST_OFFSET + PROFILE_SORT_NAME_ASC] = { "profile_page_name_asc", OFFSET_SQL("name, id"), 2,
-                                            DB_RETRY },
+    [ST_OFFSET +
+        PROFILE_SORT_NAME_ASC] = { "profile_page_name_asc", OFFSET_SQL("name, id"), 2, DB_RETRY },
     [ST_OFFSET + PROFILE_SORT_NAME_DESC] = { "profile_page_name_desc",
                                              OFFSET_SQL("name DESC, id DESC"), 2, DB_RETRY },
     [ST_OFFSET + PROFILE_SORT_VIEWS_DESC] = { "profile_page_views_desc",
                                               OFFSET_SQL("view_count DESC, id DESC"), 2, DB_RETRY },
-    [ST_OFFSET + PROFILE_SORT_VIEWS_ASC] = { "profile_page_views_asc",
-                                             OFFSET_SQL("view_count, id"), 2, DB_RETRY },
+    [ST_OFFSET + PROFILE_SORT_VIEWS_ASC] = { "profile_page_views_asc", OFFSET_SQL("view_count, id"),
+                                             2, DB_RETRY },
 
-    [ST_KEYSET + PROFILE_SORT_CREATED_DESC] = { "profile_after_created_desc",
-                                                KEYSET_SQL("(created_at, id) < (" TS2
-                                                           ", $3::bigint)",
-                                                           "created_at DESC, id DESC"),
-                                                3, DB_RETRY },
-    [ST_KEYSET + PROFILE_SORT_CREATED_ASC] = { "profile_after_created_asc",
-                                               KEYSET_SQL("(created_at, id) > (" TS2
-                                                          ", $3::bigint)",
-                                                          "created_at, id"),
-                                               3, DB_RETRY },
+    [ST_KEYSET +
+        PROFILE_SORT_CREATED_DESC] = { "profile_after_created_desc",
+                                       KEYSET_SQL("(created_at, id) < (" TS2 ", $3::bigint)",
+                                                  "created_at DESC, id DESC"),
+                                       3, DB_RETRY },
+    [ST_KEYSET +
+        PROFILE_SORT_CREATED_ASC] = { "profile_after_created_asc",
+                                      KEYSET_SQL("(created_at, id) > (" TS2 ", $3::bigint)",
+                                                 "created_at, id"),
+                                      3, DB_RETRY },
     /* The column's collation (ko-x-icu) governs the comparison, as in the index. */
-    [ST_KEYSET + PROFILE_SORT_NAME_ASC] = { "profile_after_name_asc",
-                                            KEYSET_SQL("(name, id) > ($2::text, $3::bigint)",
-                                                       "name, id"),
-                                            3, DB_RETRY },
+    [ST_KEYSET +
+        PROFILE_SORT_NAME_ASC] = { "profile_after_name_asc",
+                                   KEYSET_SQL("(name, id) > ($2::text, $3::bigint)", "name, id"), 3,
+                                   DB_RETRY },
     [ST_KEYSET + PROFILE_SORT_NAME_DESC] = { "profile_after_name_desc",
                                              KEYSET_SQL("(name, id) < ($2::text, $3::bigint)",
                                                         "name DESC, id DESC"),
@@ -228,10 +228,9 @@ int profile_db_page(profile_sort_t sort, int64_t size, int64_t page, const profi
             if (nc.name_len <= PROFILE_NAME_MAX_BYTES)
                 memcpy(nc.name, nm, nc.name_len + 1);
         } else {
-            nc.key = db_i64(res, last, sort == PROFILE_SORT_CREATED_DESC ||
-                                               sort == PROFILE_SORT_CREATED_ASC
-                                           ? 4
-                                           : 5);
+            nc.key = db_i64(
+                res, last,
+                sort == PROFILE_SORT_CREATED_DESC || sort == PROFILE_SORT_CREATED_ASC ? 4 : 5);
         }
         next = arena_alloc(a, PROFILE_CURSOR_MAX);
         if (profile_cursor_encode(&nc, next, PROFILE_CURSOR_MAX) < 0) {

@@ -140,10 +140,9 @@ static void new_batch_id(char out[37])
     crypto_random(b, sizeof(b));
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
 }
 
 void profile_views_record(int64_t profile_id, int64_t viewer_id, int64_t viewed_us)
@@ -203,8 +202,8 @@ static int flush_inflight(arena_t *a)
                  inflight.id, inflight.n, inflight.attempts);
     }
     if (inflight.attempts > 1)
-        log_info("event=profile_views_flush_recovered batch=%s views=%zu attempts=%d",
-                 inflight.id, inflight.n, inflight.attempts);
+        log_info("event=profile_views_flush_recovered batch=%s views=%zu attempts=%d", inflight.id,
+                 inflight.n, inflight.attempts);
     inflight.n = 0;
     inflight.attempts = 0;
     return 0;
