@@ -3,7 +3,7 @@
  * Every list order has two statements, each an index range scan on the
  * (column, id) index of 0001_init.sql:
  *   - the offset form (page):  ORDER BY col, id LIMIT size+1 OFFSET page*size;
- *     it reads offset rows it throws away, so its cost grows with the page
+ *     it steps over offset index entries, so its cost grows with the page
  *     (documented and measured in docs/PERFORMANCE-profiles.md);
  *   - the keyset form (cursor): WHERE (col, id) > (key, id) ORDER BY col, id
  *     LIMIT size+1; it starts where the cursor points, so page 100,000 costs
@@ -32,9 +32,16 @@
 #define TOTAL "(SELECT total FROM profile_stats)"
 #define TS2   "(timestamptz 'epoch' + $2::bigint * interval '1 microsecond')"
 
+/* Late row lookup: the rows skipped by OFFSET are read from the (col, id)
+ * index only (an index-only scan while the visibility map is current), and
+ * just the page's ids fetch their heap rows. With the rows themselves in the
+ * scan, page 50,000 by name read 500,000 random heap pages (3.6 s on 1M rows
+ * instead of 0.2 s). ANY(ARRAY(...)) keeps the generic plan a nested index
+ * lookup; a join was planned as a hash join over the whole table. */
 #define OFFSET_SQL(order)                                                                          \
-    "SELECT " TOTAL ", " COLS " FROM profiles WHERE $2::bigint < " TOTAL " ORDER BY " order        \
-    " LIMIT $1::bigint OFFSET $2::bigint"
+    "SELECT " TOTAL ", " COLS " FROM profiles WHERE id = ANY (ARRAY(SELECT id FROM profiles "      \
+    "WHERE $2::bigint < " TOTAL " ORDER BY " order " LIMIT $1::bigint OFFSET $2::bigint)) "        \
+    "ORDER BY " order
 #define KEYSET_SQL(cond, order)                                                                    \
     "SELECT " TOTAL ", " COLS " FROM profiles WHERE " cond " ORDER BY " order " LIMIT $1::bigint"
 
