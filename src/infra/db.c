@@ -5,6 +5,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,11 +128,29 @@ static int conn_open(db_conn_t *c)
     return 0;
 }
 
+/* An idle connection has nothing to read: when its socket is readable the
+ * server has closed it (restart, failover, idle timeout: a FATAL message and
+ * then EOF, which may arrive in separate reads) or sent something we never
+ * asked for. Either way it is replaced now, so a thread's first statement
+ * after a server restart runs on a new connection instead of failing on the
+ * dead one (one poll() per statement). */
+static void conn_check(db_conn_t *c)
+{
+    if (c->pg == NULL || c->in_tx)
+        return;
+    struct pollfd pf = { .fd = PQsocket(c->pg), .events = POLLIN };
+    if (pf.fd < 0 || poll(&pf, 1, 0) != 0) {
+        log_info("event=db_stale_connection role=%s", role_name(c->role));
+        conn_drop(c);
+    }
+}
+
 db_conn_t *db_get(db_role_t role, err_t *err)
 {
     db_conn_t *c = &tl_conn[role];
     if (role == DB_REPLICA && conf.url[DB_REPLICA] == NULL)
         c = &tl_conn[DB_PRIMARY];
+    conn_check(c);
     if (c->pg && PQstatus(c->pg) != CONNECTION_OK)
         conn_drop(c);
     if (c->pg == NULL && conn_open(c) != 0) {
@@ -188,6 +207,7 @@ PGresult *db_exec(db_conn_t *c, const db_stmt_t *st, const char *const *params, 
     c->sqlstate[0] = '\0';
     bool retried = false;
     for (;;) {
+        conn_check(c);
         if (c->pg == NULL && conn_open(c) != 0) {
             if (c->role == DB_REPLICA && !c->in_tx && (st->flags & DB_RETRY)) {
                 /* A read the replica cannot serve is served by the primary. */
