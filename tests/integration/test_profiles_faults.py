@@ -7,7 +7,9 @@ a dependency fails (issue 3, item 5):
     time out in milliseconds); SIGCONT always follows, even on failure;
   - the replica stopped: the primary serves, zero errors, the replica breaker
     opens, and closes again once the replica is back;
-  - the primary restarted: view flushes are retried and none is lost.
+  - the primary restarted: view flushes are retried and none is lost;
+  - the pool reloaded twice (SIGHUP) under load: the draining workers flush
+    their buffers, no view is lost.
 
 Each test is short (< 30 s), stops and starts parts only through
 scripts/lib/stack.sh and recorded pids, and leaves the stack as it found it
@@ -314,3 +316,36 @@ def primary_restarted_views_are_not_lost():
         sql(f"DELETE FROM profiles WHERE id = {pid}")
         sql(f"DELETE FROM users WHERE id = {user}")
     wait_until(lambda: api("GET", "/ready").status == 200, timeout=20, what="/ready 200")
+
+
+@test
+def reload_loses_no_view():
+    # SIGHUP: a new generation of workers starts, the old one drains and its
+    # worker_stop flushes the views still in its buffer.
+    user = int(sql1("INSERT INTO users (name) VALUES ('profile-fault-test') RETURNING id"))
+    rows = sql(f"INSERT INTO profiles (name, user_id) VALUES ('재시작시험', {user}) RETURNING id")
+    pid = int(rows[0][0])
+    try:
+        wait_until(lambda: sql1(f"SELECT count(*) FROM profiles WHERE id = {pid}", REPLICA_URL)
+                   == "1", timeout=10, what="replica has the profile")
+        gen0 = admin("GET", "/pool-status?format=json").json["generation"]
+        with Exact(f"{BASE}/{pid}", 6, workers=6) as ex:
+            time.sleep(1.5)
+            os.kill(pid_of("pool"), signal.SIGHUP)
+            time.sleep(2.5)
+            os.kill(pid_of("pool"), signal.SIGHUP)
+        eq(ex.other, [], "every read answered 200 across two reloads")
+        check(admin("GET", "/pool-status?format=json").json["generation"] >= gen0 + 2,
+              "two reloads happened")
+
+        def count():
+            return int(sql1(f"SELECT count(*) FROM profile_views WHERE profile_id = {pid}"))
+
+        wait_until(lambda: count() >= ex.ok, timeout=15, interval=0.3, what=f"{ex.ok} rows")
+        time.sleep(1.0)
+        eq(count(), ex.ok, "view rows equal the 200s")
+        eq(int(sql1(f"SELECT view_count FROM profiles WHERE id = {pid}")), ex.ok, "view_count")
+    finally:
+        sql(f"DELETE FROM profile_views WHERE profile_id = {pid}")
+        sql(f"DELETE FROM profiles WHERE id = {pid}")
+        sql(f"DELETE FROM users WHERE id = {user}")
