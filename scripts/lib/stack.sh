@@ -309,11 +309,15 @@ render_nginx() {
         keepconn="fastcgi_keep_conn on;"
     fi
     local max_body=${MAX_BODY_BYTES:-65536}
+    # As many descriptors as the hard limit allows (nginx cannot go past it).
+    local nofile
+    nofile=$(ulimit -Hn); [ "$nofile" = unlimited ] && nofile=65536
+    [ "$nofile" -gt 65536 ] && nofile=65536
     sed -e "s|@NGINX_USER_LINE@|$user_line|" \
         -e "s|@NGINX_WORKERS@|$STACK_NGINX_WORKERS|" \
         -e "s|@STACK_DIR@|$STACK_DIR|g" -e "s|@ROOT@|$ROOT|g" \
         -e "s|@HTTP_PORT@|$HTTP_PORT|g" -e "s|@ADMIN_PORT@|$ADMIN_PORT|g" \
-        -e "s|@MAX_BODY@|$max_body|g" \
+        -e "s|@MAX_BODY@|$max_body|g" -e "s|@NOFILE@|$nofile|" \
         -e "s|@PAYMENT_RATE@|$STACK_PAYMENT_RATE|" -e "s|@PAYMENT_BURST@|$STACK_PAYMENT_BURST|" \
         -e "s|@FASTCGI_KEEP_CONN@|$keepconn|" \
         -e "s|@UPSTREAM_KEEPALIVE@|$keepalive|" \
