@@ -32,19 +32,22 @@ static void *server(void *arg)
         }
         req[n] = '\0';
         if (strstr(req, "GET /ok ")) {
-            const char r[] = "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"ok\":true}";
+            const char r[] =
+                "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"ok\":true}";
             send(c, r, sizeof(r) - 1, 0);
         } else if (strstr(req, "POST /echo ")) {
             const char *body = strstr(req, "\r\n\r\n");
             char r[512];
-            int len = snprintf(r, sizeof(r), "HTTP/1.1 403 Forbidden\r\nContent-Length: %zu\r\n"
-                                             "Connection: close\r\n\r\n%s",
+            int len = snprintf(r, sizeof(r),
+                               "HTTP/1.1 403 Forbidden\r\nContent-Length: %zu\r\n"
+                               "Connection: close\r\n\r\n%s",
                                strlen(body + 4), body + 4);
             send(c, r, (size_t)len, 0);
         } else if (strstr(req, "GET /slow ")) {
             sleep(2);
         } else if (strstr(req, "GET /big ")) {
-            const char h[] = "HTTP/1.1 200 OK\r\nContent-Length: 300000\r\nConnection: close\r\n\r\n";
+            const char h[] =
+                "HTTP/1.1 200 OK\r\nContent-Length: 300000\r\nConnection: close\r\n\r\n";
             send(c, h, sizeof(h) - 1, 0);
             static char blob[300000];
             memset(blob, 'x', sizeof(blob));
@@ -60,8 +63,11 @@ static void get(const char *path, int64_t timeout_ms, size_t max, httpc_resp_t *
 {
     char url[128];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
-    httpc_req_t req = { .method = "GET", .url = url, .connect_timeout_ms = 1000,
-                        .timeout_ms = timeout_ms, .max_response = max };
+    httpc_req_t req = { .method = "GET",
+                        .url = url,
+                        .connect_timeout_ms = 1000,
+                        .timeout_ms = timeout_ms,
+                        .max_response = max };
     httpc_perform(&req, A, out);
 }
 
@@ -79,8 +85,13 @@ static void test_post_and_status(void)
     char url[128];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/echo", port);
     const char *hdrs[] = { "Content-Type: application/json", NULL };
-    httpc_req_t req = { .method = "POST", .url = url, .headers = hdrs, .body = "{\"a\":1}",
-                        .body_len = 7, .connect_timeout_ms = 1000, .timeout_ms = 2000 };
+    httpc_req_t req = { .method = "POST",
+                        .url = url,
+                        .headers = hdrs,
+                        .body = "{\"a\":1}",
+                        .body_len = 7,
+                        .connect_timeout_ms = 1000,
+                        .timeout_ms = 2000 };
     httpc_resp_t r;
     httpc_perform(&req, A, &r);
     CU_ASSERT_EQUAL(r.result, HTTPC_OK); /* an answer, whatever its status */
@@ -120,7 +131,9 @@ static void test_refused(void)
     close(s); /* nothing listens there now */
     char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/", ntohs(sa.sin_port));
-    httpc_req_t req = { .method = "GET", .url = url, .connect_timeout_ms = 500, .timeout_ms = 1000 };
+    httpc_req_t req = {
+        .method = "GET", .url = url, .connect_timeout_ms = 500, .timeout_ms = 1000
+    };
     httpc_resp_t r;
     httpc_perform(&req, A, &r);
     CU_ASSERT_EQUAL(r.result, HTTPC_CONNECT_FAILED);
@@ -130,7 +143,9 @@ static void test_tls_is_verified(void)
 {
     char url[64];
     snprintf(url, sizeof(url), "https://127.0.0.1:%d/ok", port);
-    httpc_req_t req = { .method = "GET", .url = url, .connect_timeout_ms = 1000, .timeout_ms = 2000 };
+    httpc_req_t req = {
+        .method = "GET", .url = url, .connect_timeout_ms = 1000, .timeout_ms = 2000
+    };
     httpc_resp_t r;
     httpc_perform(&req, A, &r);
     CU_ASSERT_NOT_EQUAL(r.result, HTTPC_OK);
@@ -139,8 +154,9 @@ static void test_tls_is_verified(void)
 
 static void test_bad_scheme(void)
 {
-    httpc_req_t req = { .method = "GET", .url = "file:///etc/passwd", .connect_timeout_ms = 100,
-                        .timeout_ms = 100 };
+    httpc_req_t req = {
+        .method = "GET", .url = "file:///etc/passwd", .connect_timeout_ms = 100, .timeout_ms = 100
+    };
     httpc_resp_t r;
     httpc_perform(&req, A, &r);
     CU_ASSERT_NOT_EQUAL(r.result, HTTPC_OK);
