@@ -53,7 +53,7 @@ SOCK=$RUN/memberapi.sock
 PACKAGES="gcc make autoconf automake libtool pkg-config libfcgi-dev libpq-dev libhiredis-dev
   libjson-c-dev libcurl4-openssl-dev libssl-dev libcunit1-dev postgresql postgresql-client
   redis-server redis-tools nginx-light apache2-utils python3 curl procps iproute2 clang
-  libclang-rt-dev clang-format"
+  libclang-rt-dev clang-format docker-compose yamllint shellcheck"
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -317,6 +317,8 @@ render_nginx() {
         -e "s|@NGINX_WORKERS@|$STACK_NGINX_WORKERS|" \
         -e "s|@STACK_DIR@|$STACK_DIR|g" -e "s|@ROOT@|$ROOT|g" \
         -e "s|@HTTP_PORT@|$HTTP_PORT|g" -e "s|@ADMIN_PORT@|$ADMIN_PORT|g" \
+        -e "s|@LISTEN_ADDR@|${NGINX_LISTEN_ADDR:-127.0.0.1}|g" \
+        -e "s|@ADMIN_ALLOW@|${NGINX_ADMIN_ALLOW:-127.0.0.1}|g" \
         -e "s|@MAX_BODY@|$max_body|g" -e "s|@NOFILE@|$nofile|" \
         -e "s|@PAYMENT_RATE@|$STACK_PAYMENT_RATE|" -e "s|@PAYMENT_BURST@|$STACK_PAYMENT_BURST|" \
         -e "s|@FASTCGI_KEEP_CONN@|$keepconn|" \
