@@ -223,6 +223,8 @@ start_redis() {
 bind 127.0.0.1
 protected-mode yes
 port $STACK_REDIS_PORT
+unixsocket $RUN/redis.sock
+unixsocketperm 700
 daemonize yes
 pidfile $RUN/redis.pid
 logfile $LOGS/redis.log

@@ -15,6 +15,7 @@
 
 static struct {
     char host[256];
+    char unix_path[256]; /* unix:///path/redis.sock: a local socket instead */
     int port;
     int db;
     char password[256];
@@ -35,8 +36,15 @@ int rds_check_url(const char *url, char *err, size_t errlen)
 {
     if (url[0] == '\0')
         return 0;
+    if (strncmp(url, "unix://", 7) == 0) {
+        if (url[7] != '/' || strlen(url + 7) >= sizeof(conf.unix_path)) {
+            snprintf(err, errlen, "expected unix:///absolute/path/to/redis.sock");
+            return -1;
+        }
+        return 0;
+    }
     if (strncmp(url, "redis://", 8) != 0) {
-        snprintf(err, errlen, "expected redis://[:password@]host:port[/db]");
+        snprintf(err, errlen, "expected redis://[:password@]host:port[/db] or unix:///path");
         return -1;
     }
     const char *p = url + 8;
@@ -121,6 +129,11 @@ int rds_configure(const rds_config_t *cfg, char *err, size_t errlen)
     conf.cmd_tv.tv_usec = (cfg->command_timeout_ms % 1000) * 1000;
     if (cfg->url[0] == '\0')
         return 0;
+    if (strncmp(cfg->url, "unix://", 7) == 0) {
+        snprintf(conf.unix_path, sizeof(conf.unix_path), "%s", cfg->url + 7);
+        conf.enabled = true;
+        return 0;
+    }
     const char *p = cfg->url + 8;
     const char *at = strrchr(p, '@');
     if (at) {
@@ -208,7 +221,9 @@ static redisContext *connect_new(void)
     snprintf(host, sizeof(host), "%s", conf.host);
     if (conf.nsentinels > 0 && sentinel_master(host, sizeof(host), &port) != 0)
         return NULL;
-    redisContext *c = redisConnectWithTimeout(host, port, conf.connect_tv);
+    redisContext *c = conf.unix_path[0] && conf.nsentinels == 0
+                          ? redisConnectUnixWithTimeout(conf.unix_path, conf.connect_tv)
+                          : redisConnectWithTimeout(host, port, conf.connect_tv);
     if (c == NULL || c->err) {
         log_debug("event=redis_connect_failed error=%s", log_q(c ? c->errstr : "oom"));
         if (c)

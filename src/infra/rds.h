@@ -18,7 +18,8 @@
 struct breaker;
 
 typedef struct rds_config {
-    const char *url; /* redis://[:password@]host:port[/db]; "" disables Redis */
+    const char *url; /* redis://[:password@]host:port[/db] or unix:///path.sock;
+                        "" disables Redis */
     int64_t connect_timeout_ms;
     int64_t command_timeout_ms;
     /* Sentinel: "host:port,host:port" and the master's name. When set, the
