@@ -67,9 +67,17 @@ def names(rng, n):
     return out
 
 
+# Bulk-load settings for this session only.
+PGOPTS = "-c maintenance_work_mem=512MB -c synchronous_commit=off -c work_mem=64MB"
+
+
+def _env():
+    return dict(os.environ, PGOPTIONS=PGOPTS)
+
+
 def psql(url, sql, stdin=None):
     return subprocess.run(["psql", url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                          input=stdin, check=True, capture_output=True)
+                          input=stdin, check=True, capture_output=True, env=_env())
 
 
 def scalar(url, sql):
@@ -81,7 +89,7 @@ def scalar(url, sql):
 def copy_rows(url, table, cols, rows):
     """Streams rows (already tab-separated text lines) into COPY."""
     p = subprocess.Popen(["psql", url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
-                          f"COPY {table} ({cols}) FROM STDIN"], stdin=subprocess.PIPE)
+                          f"COPY {table} ({cols}) FROM STDIN"], stdin=subprocess.PIPE, env=_env())
     chunk = []
     for line in rows:
         chunk.append(line)
@@ -119,47 +127,74 @@ def main():
         print("seed: users exist, nothing to do (use --reset to reload)")
         return
 
-    rng = random.Random(a.seed)
-    now = int(time.time())
-    start = now - 2 * 365 * 86400
-    unames = names(rng, users)
+    # Secondary indexes are dropped for the load and rebuilt after it: one
+    # sort per index instead of a million insertions (whatever indexes the
+    # migrations defined; their definitions are read from the catalog).
+    indexes = [row.split("|", 1) for row in scalar(url, """
+        SELECT string_agg(i.indexrelid::regclass || '|' || pg_get_indexdef(i.indexrelid), E'\\n')
+          FROM pg_index i
+         WHERE i.indrelid IN ('users'::regclass, 'profiles'::regclass)
+           AND NOT i.indisprimary AND NOT i.indisunique
+           AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)""").splitlines() if row]
+    for name, _ in indexes:
+        psql(url, f"DROP INDEX {name}")
+    phase = time.time()
 
-    def ts(sec):
-        return time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime(sec))
+    def step(what):
+        nonlocal phase
+        now_ = time.time()
+        print(f"seed: {what} in {now_ - phase:.1f}s", flush=True)
+        phase = now_
 
-    # Member ids are in creation order, like a real sign-up sequence.
-    created = sorted(rng.randrange(start, now) for _ in range(users))
-    copy_rows(url, "users", "id, name, point, created_at, updated_at",
-              (f"{i + 1}\t{unames[i]}\t0\t{ts(created[i])}\t{ts(created[i])}\n"
-               for i in range(users)))
+    try:
+        rng = random.Random(a.seed)
+        now = int(time.time())
+        start = now - 2 * 365 * 86400
+        unames = names(rng, users)
 
-    # One profile per member first, then extra profiles for random members.
-    owners = list(range(1, min(users, a.profiles) + 1))
-    owners += [rng.randrange(1, users + 1) for _ in range(a.profiles - len(owners))]
-    pcreated = []
-    for uid in owners:
-        pcreated.append(max(created[uid - 1], rng.randrange(created[uid - 1], now + 1)))
-    order = sorted(range(a.profiles), key=lambda k: pcreated[k])
-    copy_rows(url, "profiles", "id, name, user_id, view_count, created_at, updated_at",
-              (f"{n + 1}\t{unames[owners[k] - 1]}\t{owners[k]}\t0\t{ts(pcreated[k])}\t{ts(pcreated[k])}\n"
-               for n, k in enumerate(order)))
+        def ts(sec):
+            return time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime(sec))
 
-    for t in ("users", "profiles"):
-        psql(url, f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), (SELECT max(id) FROM {t}))")
+        # Member ids are in creation order, like a real sign-up sequence.
+        created = sorted(rng.randrange(start, now) for _ in range(users))
+        copy_rows(url, "users", "id, name, point, created_at, updated_at",
+                  (f"{i + 1}\t{unames[i]}\t0\t{ts(created[i])}\t{ts(created[i])}\n"
+                   for i in range(users)))
+        step(f"{users} users")
 
-    if views and a.profiles:
-        # Skewed popularity: a few profiles get most views. Viewers are members
-        # (70%) or anonymous; times within the last 90 days.
-        psql(url, f"""
-            SELECT setseed({(a.seed % 1000) / 1000.0});
-            INSERT INTO profile_views (profile_id, viewer_id, viewed_at)
-            SELECT 1 + floor(power(random(), 4) * {a.profiles})::bigint,
-                   CASE WHEN random() < 0.7 THEN 1 + floor(random() * {users})::bigint END,
-                   now() - random() * interval '90 days'
-              FROM generate_series(1, {views});
-            UPDATE profiles p SET view_count = v.c
-              FROM (SELECT profile_id, count(*) AS c FROM profile_views GROUP BY 1) v
-             WHERE v.profile_id = p.id;""")
+        # One profile per member first, then extra profiles for random members.
+        owners = list(range(1, min(users, a.profiles) + 1))
+        owners += [rng.randrange(1, users + 1) for _ in range(a.profiles - len(owners))]
+        pcreated = []
+        for uid in owners:
+            pcreated.append(max(created[uid - 1], rng.randrange(created[uid - 1], now + 1)))
+        order = sorted(range(a.profiles), key=lambda k: pcreated[k])
+        copy_rows(url, "profiles", "id, name, user_id, view_count, created_at, updated_at",
+                  (f"{n + 1}\t{unames[owners[k] - 1]}\t{owners[k]}\t0\t{ts(pcreated[k])}\t{ts(pcreated[k])}\n"
+                   for n, k in enumerate(order)))
+
+        step(f"{a.profiles} profiles")
+        for t in ("users", "profiles"):
+            psql(url, f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), (SELECT max(id) FROM {t}))")
+
+        if views and a.profiles:
+            # Skewed popularity: a few profiles get most views. Viewers are members
+            # (70%) or anonymous; times within the last 90 days.
+            psql(url, f"""
+                SELECT setseed({(a.seed % 1000) / 1000.0});
+                INSERT INTO profile_views (profile_id, viewer_id, viewed_at)
+                SELECT 1 + floor(power(random(), 4) * {a.profiles})::bigint,
+                       CASE WHEN random() < 0.7 THEN 1 + floor(random() * {users})::bigint END,
+                       now() - random() * interval '90 days'
+                  FROM generate_series(1, {views});
+                UPDATE profiles p SET view_count = v.c
+                  FROM (SELECT profile_id, count(*) AS c FROM profile_views GROUP BY 1) v
+                 WHERE v.profile_id = p.id;""")
+            step(f"{views} views and view counts")
+    finally:
+        for _, definition in indexes:
+            psql(url, definition)
+    step(f"{len(indexes)} indexes rebuilt")
     psql(url, "ANALYZE users; ANALYZE profiles; ANALYZE profile_views;")
     print(f"seed: {users} users, {a.profiles} profiles, {views} views in {time.time() - t0:.1f}s")
 

@@ -1,4 +1,4 @@
-# ma_flags.m4: warning, sanitizer and fuzzing flags.
+# ma_flags.m4: warning and sanitizer flags (fuzz targets: tests/fuzz/run.sh).
 
 # MA_WARNINGS: -Wall -Wextra -Werror and a few more that catch real bugs.
 AC_DEFUN([MA_WARNINGS], [
@@ -18,10 +18,3 @@ AC_DEFUN([MA_SANITIZERS], [
   AC_SUBST([MA_SAN_CFLAGS])
 ])
 
-# MA_FUZZ: --enable-fuzz builds the libFuzzer targets (needs CC=clang).
-AC_DEFUN([MA_FUZZ], [
-  AC_ARG_ENABLE([fuzz],
-    [AS_HELP_STRING([--enable-fuzz], [build libFuzzer targets under tests/fuzz (CC=clang)])],
-    [], [enable_fuzz=no])
-  AM_CONDITIONAL([ENABLE_FUZZ], [test "x$enable_fuzz" = xyes])
-])

@@ -53,7 +53,7 @@ SOCK=$RUN/memberapi.sock
 PACKAGES="gcc make autoconf automake libtool pkg-config libfcgi-dev libpq-dev libhiredis-dev
   libjson-c-dev libcurl4-openssl-dev libssl-dev libcunit1-dev postgresql postgresql-client
   redis-server redis-tools nginx-light apache2-utils python3 curl procps iproute2 clang
-  libclang-rt-dev clang-format"
+  libclang-rt-dev clang-format docker-compose yamllint shellcheck"
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -223,6 +223,8 @@ start_redis() {
 bind 127.0.0.1
 protected-mode yes
 port $STACK_REDIS_PORT
+unixsocket $RUN/redis.sock
+unixsocketperm 700
 daemonize yes
 pidfile $RUN/redis.pid
 logfile $LOGS/redis.log
@@ -309,11 +311,17 @@ render_nginx() {
         keepconn="fastcgi_keep_conn on;"
     fi
     local max_body=${MAX_BODY_BYTES:-65536}
+    # As many descriptors as the hard limit allows (nginx cannot go past it).
+    local nofile
+    nofile=$(ulimit -Hn); [ "$nofile" = unlimited ] && nofile=65536
+    [ "$nofile" -gt 65536 ] && nofile=65536
     sed -e "s|@NGINX_USER_LINE@|$user_line|" \
         -e "s|@NGINX_WORKERS@|$STACK_NGINX_WORKERS|" \
         -e "s|@STACK_DIR@|$STACK_DIR|g" -e "s|@ROOT@|$ROOT|g" \
         -e "s|@HTTP_PORT@|$HTTP_PORT|g" -e "s|@ADMIN_PORT@|$ADMIN_PORT|g" \
-        -e "s|@MAX_BODY@|$max_body|g" \
+        -e "s|@LISTEN_ADDR@|${NGINX_LISTEN_ADDR:-127.0.0.1}|g" \
+        -e "s|@ADMIN_ALLOW@|${NGINX_ADMIN_ALLOW:-127.0.0.1}|g" \
+        -e "s|@MAX_BODY@|$max_body|g" -e "s|@NOFILE@|$nofile|" \
         -e "s|@PAYMENT_RATE@|$STACK_PAYMENT_RATE|" -e "s|@PAYMENT_BURST@|$STACK_PAYMENT_BURST|" \
         -e "s|@FASTCGI_KEEP_CONN@|$keepconn|" \
         -e "s|@UPSTREAM_KEEPALIVE@|$keepalive|" \

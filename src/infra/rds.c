@@ -11,13 +11,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define MAX_SENTINELS 8
+
 static struct {
     char host[256];
+    char unix_path[256]; /* unix:///path/redis.sock: a local socket instead */
     int port;
     int db;
     char password[256];
     bool enabled;
     struct timeval connect_tv, cmd_tv;
+    int nsentinels;
+    struct {
+        char host[256];
+        int port;
+    } sentinel[MAX_SENTINELS];
+    char master_name[128];
 } conf;
 
 static breaker_t *rbreaker;
@@ -27,8 +36,15 @@ int rds_check_url(const char *url, char *err, size_t errlen)
 {
     if (url[0] == '\0')
         return 0;
+    if (strncmp(url, "unix://", 7) == 0) {
+        if (url[7] != '/' || strlen(url + 7) >= sizeof(conf.unix_path)) {
+            snprintf(err, errlen, "expected unix:///absolute/path/to/redis.sock");
+            return -1;
+        }
+        return 0;
+    }
     if (strncmp(url, "redis://", 8) != 0) {
-        snprintf(err, errlen, "expected redis://[:password@]host:port[/db]");
+        snprintf(err, errlen, "expected redis://[:password@]host:port[/db] or unix:///path");
         return -1;
     }
     const char *p = url + 8;
@@ -57,17 +73,67 @@ int rds_check_url(const char *url, char *err, size_t errlen)
     return 0;
 }
 
+/* "host:port,host:port" -> conf.sentinel (when out is set). */
+static int parse_sentinels(const char *list, bool store, char *err, size_t errlen)
+{
+    int n = 0;
+    for (const char *p = list; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *colon = memchr(p, ':', len);
+        int64_t port;
+        if (len == 0 || colon == NULL || colon == p || (size_t)(colon - p) >= 256 ||
+            str_to_i64n(colon + 1, len - (size_t)(colon - p) - 1, 1, 65535, &port) != 0 ||
+            n == MAX_SENTINELS) {
+            snprintf(err, errlen, "expected up to %d host:port entries separated by commas",
+                     MAX_SENTINELS);
+            return -1;
+        }
+        if (store) {
+            snprintf(conf.sentinel[n].host, sizeof(conf.sentinel[n].host), "%.*s", (int)(colon - p),
+                     p);
+            conf.sentinel[n].port = (int)port;
+        }
+        n++;
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    if (store)
+        conf.nsentinels = n;
+    return 0;
+}
+
+int rds_check_sentinels(const char *list, char *err, size_t errlen)
+{
+    return parse_sentinels(list, false, err, errlen);
+}
+
 int rds_configure(const rds_config_t *cfg, char *err, size_t errlen)
 {
     memset(&conf, 0, sizeof(conf));
     if (rds_check_url(cfg->url, err, errlen) != 0)
         return -1;
+    if (cfg->sentinels && cfg->sentinels[0]) {
+        if (parse_sentinels(cfg->sentinels, true, err, errlen) != 0)
+            return -1;
+        if (cfg->sentinel_master == NULL || cfg->sentinel_master[0] == '\0') {
+            snprintf(err, errlen, "REDIS_SENTINEL_MASTER is required with REDIS_SENTINELS");
+            return -1;
+        }
+        snprintf(conf.master_name, sizeof(conf.master_name), "%s", cfg->sentinel_master);
+    }
     conf.connect_tv.tv_sec = cfg->connect_timeout_ms / 1000;
     conf.connect_tv.tv_usec = (cfg->connect_timeout_ms % 1000) * 1000;
     conf.cmd_tv.tv_sec = cfg->command_timeout_ms / 1000;
     conf.cmd_tv.tv_usec = (cfg->command_timeout_ms % 1000) * 1000;
     if (cfg->url[0] == '\0')
         return 0;
+    if (strncmp(cfg->url, "unix://", 7) == 0) {
+        snprintf(conf.unix_path, sizeof(conf.unix_path), "%s", cfg->url + 7);
+        conf.enabled = true;
+        return 0;
+    }
     const char *p = cfg->url + 8;
     const char *at = strrchr(p, '@');
     if (at) {
@@ -105,9 +171,59 @@ static void drop(void)
     }
 }
 
+/* Where the sentinels say the master is. Returns 0 and fills host/port. */
+static int sentinel_master(char *host, size_t hostlen, int *port)
+{
+    for (int i = 0; i < conf.nsentinels; i++) {
+        redisContext *s =
+            redisConnectWithTimeout(conf.sentinel[i].host, conf.sentinel[i].port, conf.connect_tv);
+        if (s == NULL || s->err) {
+            if (s)
+                redisFree(s);
+            continue;
+        }
+        redisSetTimeout(s, conf.cmd_tv);
+        redisReply *r = redisCommand(s, "SENTINEL get-master-addr-by-name %s", conf.master_name);
+        int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                 r->element[0]->type == REDIS_REPLY_STRING &&
+                 r->element[1]->type == REDIS_REPLY_STRING;
+        if (ok) {
+            snprintf(host, hostlen, "%s", r->element[0]->str);
+            *port = atoi(r->element[1]->str);
+        }
+        if (r)
+            freeReplyObject(r);
+        redisFree(s);
+        if (ok && *port > 0)
+            return 0;
+    }
+    log_debug("event=redis_sentinel_no_master master=%s", log_q(conf.master_name));
+    return -1;
+}
+
+/* After a failover the old master may come back as a replica: only a
+ * master takes our writes. */
+static bool is_master(redisContext *c)
+{
+    redisReply *r = redisCommand(c, "ROLE");
+    bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+              r->element[0]->type == REDIS_REPLY_STRING &&
+              strcmp(r->element[0]->str, "master") == 0;
+    if (r)
+        freeReplyObject(r);
+    return ok;
+}
+
 static redisContext *connect_new(void)
 {
-    redisContext *c = redisConnectWithTimeout(conf.host, conf.port, conf.connect_tv);
+    char host[256];
+    int port = conf.port;
+    snprintf(host, sizeof(host), "%s", conf.host);
+    if (conf.nsentinels > 0 && sentinel_master(host, sizeof(host), &port) != 0)
+        return NULL;
+    redisContext *c = conf.unix_path[0] && conf.nsentinels == 0
+                          ? redisConnectUnixWithTimeout(conf.unix_path, conf.connect_tv)
+                          : redisConnectWithTimeout(host, port, conf.connect_tv);
     if (c == NULL || c->err) {
         log_debug("event=redis_connect_failed error=%s", log_q(c ? c->errstr : "oom"));
         if (c)
@@ -139,6 +255,11 @@ static redisContext *connect_new(void)
             return NULL;
         }
         freeReplyObject(r);
+    }
+    if (conf.nsentinels > 0 && !is_master(c)) {
+        log_warn("event=redis_not_master host=%s port=%d", log_q(host), port);
+        redisFree(c);
+        return NULL;
     }
     return c;
 }

@@ -58,6 +58,11 @@ static int check_redis(const char *v, char *err, size_t errlen)
     return rds_check_url(v, err, errlen);
 }
 
+static int check_sentinels(const char *v, char *err, size_t errlen)
+{
+    return rds_check_sentinels(v, err, errlen);
+}
+
 #define NCPU_DEFAULT "0" /* 0: number of CPUs */
 
 static const cfg_key_t keys[] = {
@@ -102,7 +107,11 @@ static const cfg_key_t keys[] = {
     { "DB_STATEMENT_TIMEOUT_MS", CFG_INT, &srv_cfg.db_statement_timeout_ms, "5000", 0, 600000,
       "statement_timeout of every connection", NULL },
     { "REDIS_URL", CFG_STR, &srv_cfg.redis_url, "redis://127.0.0.1:56379/0", 0, 1024,
-      "redis://[:password@]host:port[/db] ('' disables the cache)", check_redis },
+      "redis://[:password@]host:port[/db] or unix:///path ('' disables the cache)", check_redis },
+    { "REDIS_SENTINELS", CFG_STR, &srv_cfg.redis_sentinels, "", 0, 1024,
+      "Redis Sentinel addresses host:port,host:port ('' = no Sentinel)", check_sentinels },
+    { "REDIS_SENTINEL_MASTER", CFG_STR, &srv_cfg.redis_sentinel_master, "mymaster", 1, 127,
+      "the master's name at the sentinels", NULL },
     { "REDIS_CONNECT_TIMEOUT_MS", CFG_INT, &srv_cfg.redis_connect_timeout_ms, "50", 1, 10000,
       "Redis connect timeout", NULL },
     { "REDIS_TIMEOUT_MS", CFG_INT, &srv_cfg.redis_timeout_ms, "25", 1, 10000,

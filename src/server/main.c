@@ -4,6 +4,8 @@
  *   memberapi job NAME       run a periodic job once (e.g. reconcile)
  *   memberapi check-config   validate the configuration and exit
  *   memberapi token USER_ID  print a member token (USER_TOKEN_SECRET)
+ *   memberapi probe [PATH]   FastCGI GET PATH (/health) to LISTEN: the
+ *                            container health check
  *   memberapi version
  * Configuration: environment variables, and CONFIG_FILE (or -c FILE) with
  * KEY=value lines; the environment wins. */
@@ -21,6 +23,7 @@
 
 #include "config.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +31,7 @@
 static int usage(void)
 {
     fprintf(stderr, "usage: memberapi [-c FILE] [serve | job NAME | check-config | token USER_ID "
-                    "| version]\n");
+                    "| probe [PATH] | version]\n");
     return 2;
 }
 
@@ -64,6 +67,8 @@ static int setup(const char *file)
         .url = srv_cfg.redis_url ? srv_cfg.redis_url : "",
         .connect_timeout_ms = srv_cfg.redis_connect_timeout_ms,
         .command_timeout_ms = srv_cfg.redis_timeout_ms,
+        .sentinels = srv_cfg.redis_sentinels,
+        .sentinel_master = srv_cfg.redis_sentinel_master,
     };
     if (rds_configure(&rc, err, sizeof(err)) != 0) {
         fprintf(stderr, "memberapi: configuration error: REDIS_URL: %s\n", err);
@@ -102,8 +107,13 @@ int main(int argc, char **argv)
         printf("memberapi %s\n", PACKAGE_VERSION);
         return 0;
     }
-    if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "job") != 0 && strcmp(cmd, "check-config") != 0 &&
-        strcmp(cmd, "token") != 0)
+    static const char *const commands[] = {
+        "serve", "job", "check-config", "token", "probe", NULL
+    };
+    bool known = false;
+    for (int k = 0; commands[k]; k++)
+        known |= strcmp(cmd, commands[k]) == 0;
+    if (!known)
         return usage();
     if (setup(file) != 0)
         return 1;
@@ -112,6 +122,8 @@ int main(int argc, char **argv)
         printf("configuration ok\n");
         return 0;
     }
+    if (strcmp(cmd, "probe") == 0)
+        return srv_probe(i + 1 < argc ? argv[i + 1] : "/health");
     if (strcmp(cmd, "token") == 0) {
         int64_t uid;
         if (i + 1 >= argc || str_to_i64(argv[i + 1], 1, INT64_MAX, &uid) != 0)

@@ -1,7 +1,7 @@
 /* ops.c: the operations endpoints served by every pool:
  *   GET /health       liveness, no I/O
  *   GET /ready        primary, replica, Redis and breakers; 503 while the
- *                     primary is unreachable or this worker is draining
+ *                     primary is unreachable (replica and Redis have fallbacks)
  *   GET /pool-status  the pool's state, like PHP-FPM's status page (admin)
  *   GET /metrics      Prometheus text format (admin) */
 #include "server/module.h"
@@ -61,8 +61,9 @@ static void ready(http_req_t *r)
     bool has_replica = srv_cfg.database_replica_url && srv_cfg.database_replica_url[0];
     bool replica = has_replica && ping(DB_REPLICA, &r_rec);
     bool redis = rds_enabled() && rds_ping() == 0;
-    /* A draining worker tells load balancers to look elsewhere. */
-    bool up = primary && !srv_worker_draining();
+    /* A draining worker still answers for the pool, which keeps serving
+     * through reloads and recycling: readiness is about dependencies. */
+    bool up = primary;
 
     jw_t *w = &r->out;
     http_text(r, up ? 200 : 503, "application/json; charset=utf-8", "", 0);

@@ -265,7 +265,8 @@ static void reap(bool stopping)
             continue;
         }
         if (draining && clean) {
-            /* retired after MAX_REQUESTS but its replacement was not started yet */
+            /* retired after MAX_REQUESTS before the master saw it draining */
+            atomic_fetch_add(&srv_shm->recycled, 1);
             log_info("event=worker_retired slot=%d pid=%d", slot, (int)pid);
             if (!stopping)
                 mw[slot].respawn_at_ms = ktime_mono_ms();

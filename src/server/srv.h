@@ -32,7 +32,7 @@ typedef struct srv_config {
     /* infrastructure */
     char *database_url, *database_replica_url;
     int64_t db_connect_timeout_s, db_statement_timeout_ms;
-    char *redis_url;
+    char *redis_url, *redis_sentinels, *redis_sentinel_master;
     int64_t redis_connect_timeout_ms, redis_timeout_ms;
     breaker_config_t breaker[3];
 } srv_config_t;
@@ -84,6 +84,9 @@ int srv_job_run_once(const char *name);
 
 /* Worker process entry (never returns). */
 void srv_worker_main(int slot, int listen_fd, int generation) __attribute__((noreturn));
+
+/* `memberapi probe PATH`: FastCGI GET to LISTEN; 0 when it answers 200. */
+int srv_probe(const char *path);
 
 /* In a worker: whether it has begun to drain (stop or recycle). */
 bool srv_worker_draining(void);

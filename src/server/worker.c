@@ -2,12 +2,15 @@
  * its own FCGX_Request, arena and (thread-local) database, Redis and HTTP
  * client connections, so one slow query idles one thread, not a process.
  *
- * Accepting: the listening socket is non-blocking; each thread waits in its
- * own epoll set on the socket (EPOLLEXCLUSIVE, so one connection wakes one
- * thread) and on the worker's stop eventfd, then calls FCGX_Accept_r, which
- * returns -EAGAIN when another thread (or worker) took the connection. This
- * lets a stop request wake every idle thread without signals to threads
- * (a signal could interrupt a thread's read of a request in flight).
+ * Accepting (see next_connection): the listening socket is non-blocking; a
+ * thread accepts first and, only when the backlog is empty, sleeps in the
+ * worker's one epoll set (the listening socket with EPOLLEXCLUSIVE, and the
+ * stop eventfd). epoll wakes one sleeping thread per event, so a connection
+ * wakes one thread of one worker, a busy worker never sleeps, and a stop
+ * wakes threads without signals to threads (a signal could interrupt a
+ * thread's read of a request in flight). The pool accepts itself and hands
+ * the connection to libfcgi, so libfcgi's 2 s wait for a silent unix-socket
+ * peer never applies.
  * libfcgi installs handlers for SIGTERM/SIGUSR1/SIGPIPE only when they are at
  * their default, so ours are installed before FCGX_Init.
  *
@@ -36,6 +39,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static int w_slot;
@@ -175,17 +179,36 @@ static void serve(FCGX_Request *fr, arena_t *a)
     atomic_fetch_sub(&srv_shm->active, 1);
 }
 
+/* All idle threads of a worker wait in one epoll instance, whose waiters
+ * the kernel wakes one per event; across workers EPOLLEXCLUSIVE does the
+ * same. A thread accepts first and waits only when the backlog is empty, so
+ * a busy worker accepts without sleeping. Returns a connected fd, or -1
+ * when the worker stops. */
+static int accept_ep = -1;
+
+static int next_connection(void)
+{
+    while (!atomic_load(&w_stopping) && !w_stop) {
+        int fd = accept4(w_listen, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0)
+            return fd;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            struct epoll_event out[2];
+            epoll_wait(accept_ep, out, 2, -1);
+        } else if (errno != EINTR && errno != ECONNABORTED && errno != EPROTO) {
+            log_warn("event=accept_failed error=%s", log_q(strerror(errno)));
+            usleep(10000); /* EMFILE and friends: do not spin */
+        }
+    }
+    return -1;
+}
+
 static void *request_thread(void *arg)
 {
     (void)arg;
     FCGX_Request req;
     FCGX_InitRequest(&req, w_listen, 0);
     arena_t *a = arena_new(64 * 1024);
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.fd = w_listen };
-    epoll_ctl(ep, EPOLL_CTL_ADD, w_listen, &ev);
-    struct epoll_event sev = { .events = EPOLLIN, .data.fd = w_stop_efd };
-    epoll_ctl(ep, EPOLL_CTL_ADD, w_stop_efd, &sev);
 
     while (!atomic_load(&w_stopping) && !w_stop) {
         if (req.ipcFd >= 0) {
@@ -195,22 +218,21 @@ static void *request_thread(void *arg)
             if (poll(pf, 2, -1) < 0 || (pf[1].revents & POLLIN))
                 continue;
         } else {
-            struct epoll_event out[2];
-            int n = epoll_wait(ep, out, 2, -1);
-            if (n <= 0)
-                continue;
-            bool stop = false;
-            for (int i = 0; i < n; i++)
-                stop |= out[i].data.fd == w_stop_efd;
-            if (stop)
-                continue;
+            int fd = next_connection();
+            if (fd < 0)
+                break;
+            /* The connection is ours; libfcgi reads the request from it.
+             * keepConnection = 1 makes FCGX_Accept_r's opening "finish the
+             * previous request" step keep this fd; the request's own
+             * BEGIN_REQUEST flags then decide whether it stays open. */
+            req.ipcFd = fd;
+            req.keepConnection = 1;
         }
         int rc = FCGX_Accept_r(&req);
         if (rc < 0) {
-            if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR && rc != -ECONNABORTED) {
-                log_warn("event=accept_failed error=%d", -rc);
-                usleep(10000);
-            }
+            /* a broken request head: libfcgi closed the connection */
+            if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR)
+                log_debug("event=fcgi_accept_failed error=%d", -rc);
             continue;
         }
         serve(&req, a);
@@ -220,7 +242,6 @@ static void *request_thread(void *arg)
     }
     if (req.ipcFd >= 0)
         FCGX_Free(&req, 1);
-    close(ep);
     arena_free(a);
     db_thread_close();
     rds_thread_close();
@@ -259,6 +280,11 @@ void srv_worker_main(int slot, int listen_fd, int generation)
     atomic_store(&w_shm->requests, 0);
     atomic_store(&w_shm->active, 0);
 
+    /* libfcgi closes a connection "lingering": shutdown, then poll up to 2 s
+     * for the web server to close first. The request body has always been
+     * read to EOF here, so a plain close loses nothing, and the lingering
+     * wait would put a request thread to sleep after every request. */
+    setenv("LIBFCGI_OS_CLOSE_POLL_TIMEOUT", "0", 0);
     if (FCGX_Init() != 0) {
         log_error("event=fcgx_init_failed");
         _exit(3);
@@ -269,6 +295,12 @@ void srv_worker_main(int slot, int listen_fd, int generation)
             _exit(3);
         }
     }
+
+    accept_ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.fd = listen_fd };
+    epoll_ctl(accept_ep, EPOLL_CTL_ADD, listen_fd, &ev);
+    struct epoll_event sev = { .events = EPOLLIN, .data.fd = w_stop_efd };
+    epoll_ctl(accept_ep, EPOLL_CTL_ADD, w_stop_efd, &sev);
 
     /* Request threads get no process signals: the main thread takes them. */
     sigset_t block, old;
@@ -317,9 +349,21 @@ void srv_worker_main(int slot, int listen_fd, int generation)
     }
     request_stop();
     int64_t t0 = ktime_mono_ms();
-    for (int i = 0; i < nthreads; i++)
-        if (threads[i])
-            pthread_join(threads[i], NULL);
+    /* Each eventfd write wakes one thread sleeping in the shared epoll set:
+     * keep writing until every thread has left (busy ones finish first). */
+    for (int left = started; left > 0;) {
+        uint64_t one = 1;
+        ssize_t wn = write(w_stop_efd, &one, sizeof(one));
+        (void)wn;
+        usleep(2000);
+        left = 0;
+        for (int i = 0; i < nthreads; i++) {
+            if (threads[i] && pthread_tryjoin_np(threads[i], NULL) != 0)
+                left++;
+            else
+                threads[i] = 0;
+        }
+    }
     for (const srv_module_t *const *m = srv_modules; *m; m++)
         if ((*m)->worker_stop && srv_module_enabled((*m)->name))
             (*m)->worker_stop();

@@ -146,7 +146,7 @@ AB_FIELDS = {
 
 def ab(url, n=None, c=32, keepalive=True, seconds=None, headers=None, extra=None):
     """Runs ab; returns a dict with complete, failed, non2xx, rps, p50, p99 (ms)."""
-    cmd = ["ab", "-q", "-r", "-c", str(c)]
+    cmd = ["ab", "-q", "-r", "-l", "-c", str(c)]
     if keepalive:
         cmd.append("-k")
     if seconds:

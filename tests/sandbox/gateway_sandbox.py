@@ -1313,9 +1313,13 @@ def main(argv=None):
                     help="accepted secret key (repeatable); also env SANDBOX_SECRET_KEYS (comma-separated)")
     ap.add_argument("--pid-file")
     ap.add_argument("--verbose", action="store_true", help="log one line per request to stderr")
+    ap.add_argument("--allow-any-host", action="store_true",
+                    help="allow a non-loopback --host: only inside the sandbox's own container "
+                         "(docker/compose.yaml) or a test network namespace (tests/lib/hosts.sh), "
+                         "whose networks are private to the project")
     args = ap.parse_args(argv)
 
-    if not is_loopback(args.host):
+    if not is_loopback(args.host) and not args.allow_any_host:
         sys.stderr.write("gateway_sandbox: refusing to bind non-loopback host %r "
                          "(use 127.0.0.1, ::1 or localhost)\n" % args.host)
         return 2
