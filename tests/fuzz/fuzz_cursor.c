@@ -10,13 +10,13 @@
  *     would allow) reach the field parser behind the tag, which must refuse
  *     or accept them cleanly.
  *
- * Build (from a configured tree, libmemberapi.a built with clang):
- *   clang -std=gnu11 -D_GNU_SOURCE -Isrc -I. -g -fno-omit-frame-pointer \
+ * Built and run by tests/fuzz/run.sh (every tests/fuzz/fuzz_*.c, seed corpus
+ * in tests/fuzz/corpus/fuzz_cursor/). By hand:
+ *   clang -std=gnu11 -D_GNU_SOURCE -Isrc -Ibuild-fuzz -g -fno-omit-frame-pointer \
  *     -fsanitize=fuzzer,address,undefined tests/fuzz/fuzz_cursor.c \
  *     build-fuzz/libmemberapi.a $(pkg-config --libs fcgi libpq hiredis json-c libcurl libcrypto) \
- *     -lpthread -o fuzz_cursor
- * (build-fuzz configured with CC=clang --enable-fuzz, or CFLAGS with
- * -fsanitize=fuzzer-no-link,address,undefined). Run: ./fuzz_cursor -max_len=1024 */
+ *     -pthread -o fuzz_cursor && ./fuzz_cursor -max_len=1024
+ * with build-fuzz configured CC=clang CFLAGS="-fsanitize=fuzzer-no-link,address,undefined". */
 #include "profile/profile.h"
 #include "common/crypto.h"
 
