@@ -267,6 +267,14 @@ static int init(char *err, size_t errlen)
 
 static int worker_start(void)
 {
+    /* A reload (SIGHUP) re-reads the configuration in the master but runs no
+     * init(): each new worker takes the current CURSOR_SECRET here. A reload
+     * that lost the secret keeps the previous one rather than serving
+     * unverifiable cursors. */
+    if (profile_cfg.cursor_secret != NULL)
+        profile_cursor_set_key(profile_cfg.cursor_secret, strlen(profile_cfg.cursor_secret));
+    else
+        log_error("event=profile_cursor_secret_missing action=kept_previous_key");
     return profile_views_start();
 }
 
