@@ -30,7 +30,11 @@
     "id, name, user_id, (extract(epoch FROM created_at) * 1000000)::bigint AS created_us, "        \
     "view_count"
 #define TOTAL "(SELECT total FROM profile_stats)"
-#define TS2   "(timestamptz 'epoch' + $2::bigint * interval '1 microsecond')"
+/* Seconds and microseconds apart: bigint * interval is computed in double
+ * precision, exact only below 2^53 (the year 2255 in microseconds). */
+#define TS2                                                                                        \
+    "(timestamptz 'epoch' + ($2::bigint / 1000000) * interval '1 second' + "                       \
+    "($2::bigint % 1000000) * interval '1 microsecond')"
 
 /* Late row lookup: the rows skipped by OFFSET are read from the (col, id)
  * index only (an index-only scan while the visibility map is current), and

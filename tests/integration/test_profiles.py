@@ -202,6 +202,41 @@ def ties_are_broken_by_id_in_the_same_direction():
         check(len({v for v, _ in pairs}) < len(pairs), "the page has ties (test is meaningful)")
 
 
+@test
+def created_at_cursor_is_exact_to_the_microsecond():
+    # Four profiles: two at the same microsecond (the id decides), and one
+    # and two microseconds later. A cursor rounded to milliseconds or seconds
+    # would skip or repeat some of them; so would SQL that turns the key into
+    # a timestamp through double precision (inexact past 2^53 us, year 2255).
+    for t in ("2031-05-06 07:08:09.123456+00", "2300-01-02 03:04:05.678901+00"):
+        created_at_neighbours(t)
+
+
+def created_at_neighbours(t):
+    with Fixture(["마이크로1", "마이크로2", "마이크로3", "마이크로4"]) as f:
+        ids = [f.ids[n] for n in ("마이크로1", "마이크로2", "마이크로3", "마이크로4")]
+        for i, extra in zip(ids, (0, 0, 1, 2)):
+            sql(f"UPDATE profiles SET created_at = timestamptz '{t}' + {extra} * interval '1 microsecond' "
+                f"WHERE id = {i}")
+        wait_replica(f"SELECT count(*) FROM profiles WHERE created_at >= '{t}' AND user_id = {f.user}",
+                     "4")
+        clear_profile_cache()
+        for sort, want in (("createdAt,asc", ids), ("createdAt,desc", ids[::-1])):
+            cond = (f"created_at < '{t}'" if sort.endswith("asc")
+                    else f"created_at > timestamptz '{t}' + interval '2 microseconds'")
+            before = int(sql1(f"SELECT count(*) FROM profiles WHERE {cond}", REPLICA_URL))
+            if before == 0:  # they are the first rows of this order
+                d = data_of(get(q(sort=sort, size=1)))
+                got = [p["id"] for p in d["contents"]]
+            else:
+                d = data_of(get(q(sort=sort, size=1, page=before - 1)))
+                got = []
+            while len(got) < 4:
+                d = data_of(get(q(sort=sort, size=1, cursor=d["nextCursor"])))
+                got += [p["id"] for p in d["contents"]]
+            eq(got, want, f"{sort} across microsecond neighbours")
+
+
 # ---- pagination rules ---------------------------------------------------------------
 
 @test
