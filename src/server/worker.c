@@ -188,19 +188,31 @@ static int accept_ep = -1;
 
 static int next_connection(void)
 {
-    while (!atomic_load(&w_stopping) && !w_stop) {
+    /* A thread back from epoll_wait accepts once even when the worker is
+     * stopping: with EPOLLEXCLUSIVE its wakeup may have been the only one
+     * for a new connection, and leaving without accepting would strand that
+     * connection in the backlog until the next one arrives (seen during
+     * reloads: requests waiting 20 s). */
+    bool woken = false;
+    for (;;) {
+        bool stopping = atomic_load(&w_stopping) || w_stop;
+        if (stopping && !woken)
+            return -1;
         int fd = accept4(w_listen, NULL, NULL, SOCK_CLOEXEC);
         if (fd >= 0)
             return fd;
+        if (stopping)
+            return -1;
+        woken = false;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
             struct epoll_event out[2];
             epoll_wait(accept_ep, out, 2, -1);
+            woken = true;
         } else if (errno != EINTR && errno != ECONNABORTED && errno != EPROTO) {
             log_warn("event=accept_failed error=%s", log_q(strerror(errno)));
             usleep(10000); /* EMFILE and friends: do not spin */
         }
     }
-    return -1;
 }
 
 static void *request_thread(void *arg)
