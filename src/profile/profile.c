@@ -12,6 +12,7 @@
 #include "profile/profile.h"
 #include "auth/auth.h"
 #include "common/config.h"
+#include "common/crypto.h"
 #include "common/ktime.h"
 #include "common/log.h"
 #include "http/http.h"
@@ -25,7 +26,7 @@ profile_metrics_t profile_m;
 
 static const cfg_key_t keys[] = {
     { "CURSOR_SECRET", CFG_SECRET, &profile_cfg.cursor_secret, NULL, 32, 256,
-      "the HMAC key of list cursors (32..256 characters)", NULL },
+      "the HMAC key of list cursors (unset: a random key per pool start)", NULL },
     { "PROFILE_CACHE", CFG_BOOL, &profile_cfg.cache, "true", 0, 0,
       "cache profile reads in Redis (false: PostgreSQL only)", NULL },
     { "PROFILE_CACHE_DETAIL_TTL_S", CFG_INT, &profile_cfg.detail_ttl_s, "60", 1, 86400,
@@ -243,15 +244,28 @@ static void register_metrics(void)
                          "Duration of a view batch write");
 }
 
+/* Used when CURSOR_SECRET is unset: made once in the master, so every
+ * worker of this pool (and every reload) shares it. */
+static char fallback_secret[2 * 32 + 1];
+
+static const char *cursor_secret(void)
+{
+    return profile_cfg.cursor_secret ? profile_cfg.cursor_secret : fallback_secret;
+}
+
 static int init(char *err, size_t errlen)
 {
+    (void)err;
+    (void)errlen;
     if (profile_cfg.cursor_secret == NULL) {
-        snprintf(err, errlen,
-                 "CURSOR_SECRET: missing; expected the HMAC key of list cursors "
-                 "(32..256 characters), or CURSOR_SECRET_FILE naming a file that holds it");
-        return -1;
+        /* Not fatal: commands such as check-config and token run without
+         * it. A served pool without it still signs cursors, with a key that
+         * dies with the pool and is not shared with other pools. */
+        crypto_random_hex(fallback_secret, 32);
+        log_warn("event=profile_cursor_secret_unset action=random_key_for_this_pool "
+                 "effect=\"cursors do not survive a restart or cross pools\"");
     }
-    profile_cursor_set_key(profile_cfg.cursor_secret, strlen(profile_cfg.cursor_secret));
+    profile_cursor_set_key(cursor_secret(), strlen(cursor_secret()));
     profile_db_register();
     if (http_router_add(routes, sizeof(routes) / sizeof(routes[0])) != 0) {
         snprintf(err, errlen, "profile: bad route");
@@ -268,13 +282,13 @@ static int init(char *err, size_t errlen)
 static int worker_start(void)
 {
     /* A reload (SIGHUP) re-reads the configuration in the master but runs no
-     * init(): each new worker takes the current CURSOR_SECRET here. A reload
-     * that lost the secret keeps the previous one rather than serving
-     * unverifiable cursors. */
-    if (profile_cfg.cursor_secret != NULL)
-        profile_cursor_set_key(profile_cfg.cursor_secret, strlen(profile_cfg.cursor_secret));
-    else
+     * init(): each new worker takes the current CURSOR_SECRET here. */
+    if (profile_cfg.cursor_secret == NULL && fallback_secret[0] == '\0') {
+        /* the first start had a secret, this reload lost it: keep the old key */
         log_error("event=profile_cursor_secret_missing action=kept_previous_key");
+    } else {
+        profile_cursor_set_key(cursor_secret(), strlen(cursor_secret()));
+    }
     return profile_views_start();
 }
 
