@@ -28,9 +28,7 @@ ALTER TABLE payments
     ADD CONSTRAINT payments_claimed_has_key
         CHECK (status IN ('READY', 'EXPIRED', 'ABORTED') OR payment_key IS NOT NULL),
     ADD CONSTRAINT payments_done_approved
-        CHECK (status <> 'DONE' OR approved_at IS NOT NULL),
-    ADD CONSTRAINT payments_gateway_known
-        CHECK (gateway IN ('TOSS', 'KAKAO'));
+        CHECK (status <> 'DONE' OR approved_at IS NOT NULL);
 
 -- The reconciler's work lists (each tiny compared with the table).
 CREATE INDEX payments_ready_requested ON payments (requested_at) WHERE status = 'READY';
