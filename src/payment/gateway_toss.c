@@ -60,15 +60,26 @@ static void toss_register(void)
     cfg_register(toss_keys, sizeof(toss_keys) / sizeof(toss_keys[0]));
 }
 
+/* The host of "host[:port][/...]" is localhost, [::1] or 127.x.y.z. */
 static bool loopback_host(const char *after_scheme)
 {
-    static const char *const hosts[] = { "127.", "localhost:", "localhost/", "[::1]", NULL };
-    if (strcmp(after_scheme, "localhost") == 0)
+    char host[256];
+    size_t n = strcspn(after_scheme, "/?#");
+    if (n >= sizeof(host))
+        return false;
+    memcpy(host, after_scheme, n);
+    host[n] = '\0';
+    if (strncmp(host, "[::1]", 5) == 0)
+        return host[5] == '\0' || host[5] == ':';
+    char *colon = strchr(host, ':');
+    if (colon)
+        *colon = '\0';
+    if (strcmp(host, "localhost") == 0)
         return true;
-    for (int i = 0; hosts[i]; i++)
-        if (strncmp(after_scheme, hosts[i], strlen(hosts[i])) == 0)
-            return true;
-    return false;
+    unsigned a, b, c, d;
+    char tail;
+    return sscanf(host, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 && b < 256 &&
+           c < 256 && d < 256 && strspn(host, "0123456789.") == strlen(host);
 }
 
 int toss_configure(const char *api_base, const char *secret_key, int64_t connect_timeout_ms,
