@@ -218,6 +218,7 @@ static void confirm_call(db_conn_t *c, const payment_gateway_t *gw, payment_row_
     };
     gw_result_t r;
     gw->confirm(&rq, a, &r);
+    out->no_answer = r.outcome == GW_NO_ANSWER;
     count_call(PM_CALL_CONFIRM, &r);
     log_call("confirm", row, &r);
     apply_confirm(c, gw, row, &rq, &r, a, out);
@@ -243,6 +244,7 @@ static void lookup_and_settle(db_conn_t *c, const payment_gateway_t *gw, payment
     }
     gw_result_t r;
     gw->lookup_order(row->order_id, a, &r);
+    out->no_answer = r.outcome == GW_NO_ANSWER;
     count_call(PM_CALL_LOOKUP, &r);
     log_call("lookup", row, &r);
     const gw_result_t *blame = why ? why : &r; /* what the client is told on UNKNOWN */

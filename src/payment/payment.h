@@ -107,6 +107,7 @@ int pay_store_claim_stale(db_conn_t *c, const char *cutoff, int64_t min_age_s, i
 typedef struct pay_outcome {
     pay_status_t status; /* the payment's state afterwards (IN_PROGRESS: not recorded) */
     err_t err;           /* when the client gets an error */
+    bool no_answer;      /* the last gateway call got no usable answer */
     int64_t balance_after;
     payment_row_t row;
 } pay_outcome_t;

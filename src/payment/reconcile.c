@@ -77,8 +77,7 @@ static void settle_one(run_t *run, db_conn_t *c, payment_row_t *row, arena_t *a)
         break;
     }
     /* A gateway that answers nothing, again and again, is down: stop. */
-    bool no_answer = out.status == PAY_UNKNOWN && out.err.status >= 502 && !out.err.pg_code[0];
-    if (no_answer) {
+    if (out.no_answer) {
         if (atomic_fetch_add(&run->failures_in_row, 1) + 1 >= payment_cfg.reconcile_max_failures)
             atomic_store(&run->stop, true);
     } else {

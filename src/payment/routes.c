@@ -237,11 +237,24 @@ static void new_attempt_key(char out[37])
              b[15]);
 }
 
+/* HEAD is answered by GET routes; a link checker's HEAD must neither
+ * confirm nor abort a payment. */
+static bool refuse_head(http_req_t *r, const char *allow)
+{
+    if (r->method != HTTP_HEAD)
+        return false;
+    http_header(r, "Allow", allow);
+    http_fail(r, ERR_METHOD_NOT_ALLOWED, "method HEAD is not allowed here");
+    return true;
+}
+
 static void success(http_req_t *r)
 {
     err_t e;
     const char *pk = NULL, *oid = NULL;
     int64_t amount = 0;
+    if (refuse_head(r, "GET, POST"))
+        return;
     const payment_gateway_t *gw = r->nparams > 0 ? gateway_by_slug(r->params[0]) : NULL;
     if (gw == NULL) {
         http_fail(r, ERR_NO_RESOURCE, "unknown payment gateway");
@@ -378,6 +391,8 @@ static void fail_redirect(http_req_t *r)
 {
     err_t e;
     const char *code = NULL, *msg = NULL, *oid = NULL;
+    if (refuse_head(r, "GET"))
+        return;
     const payment_gateway_t *gw = r->nparams > 0 ? gateway_by_slug(r->params[0]) : NULL;
     if (gw == NULL) {
         http_fail(r, ERR_NO_RESOURCE, "unknown payment gateway");

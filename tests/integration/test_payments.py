@@ -125,6 +125,10 @@ def success_validates_its_parameters():
         is_error_envelope(api("POST", f"/api/v1/payments/success/toss?{qs}"), 400,
                           "INVALID_PARAMETER")
     is_error_envelope(success(oid, pk, 1000, gateway="paypal"), 404, "NO_RESOURCE")
+    # a HEAD (link checkers, prefetchers) neither confirms nor aborts
+    eq(api("HEAD", f"/api/v1/payments/success/toss?paymentKey={pk}&orderId={oid}"
+                   f"&amount=1000").status, 405)
+    eq(api("HEAD", f"/api/v1/payments/fail/toss?code=X&orderId={oid}").status, 405)
     eq(confirm_calls(oid), 0)
     eq(status(oid), "READY")
 
