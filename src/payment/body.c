@@ -32,8 +32,8 @@ bool payment_upper_token_valid(const char *s, size_t max)
 int payment_parse_create(const char *body, size_t len, int64_t max_amount, payment_create_t *out,
                          err_t *err)
 {
-    static const char *const fields[] = { "orderId", "userId", "amount", "payGateway", "payType",
-                                          NULL };
+    static const char *const fields[] = { "orderId",    "userId",  "amount",
+                                          "payGateway", "payType", NULL };
     char why[JSTRICT_WHY];
     memset(out, 0, sizeof(*out));
     json_object *o = jstrict_parse(body, len, 8, why, sizeof(why));

@@ -22,8 +22,8 @@ typedef struct payment_create {
     char order_id[PAY_ORDER_ID_MAX + 1];
     int64_t user_id;
     int64_t amount;
-    char gateway[PAY_GATEWAY_MAX + 1];  /* payGateway, e.g. "TOSS" (not yet looked up) */
-    char pay_type[PAY_TYPE_MAX + 1];    /* payType, e.g. "CARD" */
+    char gateway[PAY_GATEWAY_MAX + 1]; /* payGateway, e.g. "TOSS" (not yet looked up) */
+    char pay_type[PAY_TYPE_MAX + 1];   /* payType, e.g. "CARD" */
 } payment_create_t;
 
 /* Parses the create body strictly: a JSON object with exactly orderId

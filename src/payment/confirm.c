@@ -127,7 +127,9 @@ static void record(db_conn_t *c, const payment_row_t *row, pay_status_t to, cons
         return;
     }
     out->status = to;
-    int m = to == PAY_ABORTED ? PM_OUT_ABORTED : to == PAY_EXPIRED ? PM_OUT_EXPIRED : PM_OUT_UNKNOWN;
+    int m = to == PAY_ABORTED   ? PM_OUT_ABORTED
+            : to == PAY_EXPIRED ? PM_OUT_EXPIRED
+                                : PM_OUT_UNKNOWN;
     metrics_add(pm_outcomes[m], 1);
     log_info("event=payment_%s order_id=%s code=%s reason=%s",
              to == PAY_ABORTED   ? "aborted"
@@ -207,8 +209,8 @@ static void apply_confirm(db_conn_t *c, const payment_gateway_t *gw, payment_row
     }
 }
 
-static void confirm_call(db_conn_t *c, const payment_gateway_t *gw, payment_row_t *row,
-                         arena_t *a, pay_outcome_t *out)
+static void confirm_call(db_conn_t *c, const payment_gateway_t *gw, payment_row_t *row, arena_t *a,
+                         pay_outcome_t *out)
 {
     gw_confirm_t rq = {
         .payment_key = row->payment_key,
@@ -224,8 +226,8 @@ static void confirm_call(db_conn_t *c, const payment_gateway_t *gw, payment_row_
     apply_confirm(c, gw, row, &rq, &r, a, out);
 }
 
-void payment_confirm_held(db_conn_t *c, const payment_gateway_t *gw, payment_row_t *row,
-                          arena_t *a, pay_outcome_t *out)
+void payment_confirm_held(db_conn_t *c, const payment_gateway_t *gw, payment_row_t *row, arena_t *a,
+                          pay_outcome_t *out)
 {
     memset(out, 0, sizeof(*out));
     err_clear(&out->err);

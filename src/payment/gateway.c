@@ -60,7 +60,7 @@ static const char *const pay_names[] = {
 const char *gw_pay_status_name(gw_pay_status_t s)
 {
     return (s >= 0 && (size_t)s < sizeof(pay_names) / sizeof(pay_names[0])) ? pay_names[s]
-                                                                             : "OTHER";
+                                                                            : "OTHER";
 }
 
 gw_pay_status_t gw_pay_status_parse(const char *s)
@@ -80,8 +80,8 @@ int gw_check_approval(const gw_payment_t *p, const gw_confirm_t *req, char *why,
     else if (strcmp(p->payment_key, req->payment_key) != 0)
         snprintf(why, whylen, "the answer is for another paymentKey");
     else if (p->total_amount != req->amount)
-        snprintf(why, whylen, "approved amount %" PRId64 " differs from %" PRId64,
-                 p->total_amount, req->amount);
+        snprintf(why, whylen, "approved amount %" PRId64 " differs from %" PRId64, p->total_amount,
+                 req->amount);
     else if (p->approved_at <= 0)
         snprintf(why, whylen, "the answer has no approval time");
     else

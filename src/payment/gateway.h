@@ -70,9 +70,9 @@ typedef struct gw_payment {
 
 typedef struct gw_result {
     gw_outcome_t outcome;
-    gw_class_t cls;       /* GW_ANSWER_ERROR: the code's class */
-    int http_status;      /* the gateway's HTTP status, 0 when none came */
-    bool timed_out;       /* GW_NO_ANSWER because no answer came in time */
+    gw_class_t cls;  /* GW_ANSWER_ERROR: the code's class */
+    int http_status; /* the gateway's HTTP status, 0 when none came */
+    bool timed_out;  /* GW_NO_ANSWER because no answer came in time */
     int64_t elapsed_ms;
     char code[GW_CODE_MAX];       /* error code; for GW_NO_ANSWER a short reason */
     char message[GW_MESSAGE_MAX]; /* error message (UTF-8, truncated) */
@@ -117,8 +117,8 @@ extern const payment_gateway_t *const payment_gateways[];
  * answer that fails this is never taken as an approval. */
 int gw_check_approval(const gw_payment_t *p, const gw_confirm_t *req, char *why, size_t whylen);
 
-const char *gw_class_name(gw_class_t c);             /* "transient", ... */
-const char *gw_pay_status_name(gw_pay_status_t s);   /* "DONE", ... */
-gw_pay_status_t gw_pay_status_parse(const char *s);  /* GW_PAY_OTHER when unknown */
+const char *gw_class_name(gw_class_t c);            /* "transient", ... */
+const char *gw_pay_status_name(gw_pay_status_t s);  /* "DONE", ... */
+gw_pay_status_t gw_pay_status_parse(const char *s); /* GW_PAY_OTHER when unknown */
 
 #endif

@@ -412,8 +412,8 @@ void toss_interpret(const httpc_resp_t *resp, gw_result_t *out)
             out->outcome = GW_ANSWER_PAYMENT;
             return;
         }
-        log_warn("event=gateway_malformed_answer gateway=toss status=200 len=%zu why=%s",
-                 resp->len, log_q(why));
+        log_warn("event=gateway_malformed_answer gateway=toss status=200 len=%zu why=%s", resp->len,
+                 log_q(why));
         no_answer(out, "MALFORMED_ANSWER", "the payment gateway's answer was malformed");
         return;
     }

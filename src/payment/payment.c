@@ -61,9 +61,9 @@ static void register_metrics(void)
         for (int o = 0; o < 3; o++) {
             snprintf(lab[c][o], sizeof(lab[c][o]), "call=\"%s\",result=\"%s\"", calls[c],
                      results[o]);
-            pm_gw_calls[c][o] = metrics_register("memberapi_payment_gateway_calls_total",
-                                                 lab[c][o], METRICS_COUNTER,
-                                                 "Gateway calls by call and what came back");
+            pm_gw_calls[c][o] =
+                metrics_register("memberapi_payment_gateway_calls_total", lab[c][o],
+                                 METRICS_COUNTER, "Gateway calls by call and what came back");
         }
         snprintf(lab[c][3], sizeof(lab[c][3]), "call=\"%s\"", calls[c]);
         pm_gw_latency[c] = metrics_register("memberapi_payment_gateway_duration_seconds", lab[c][3],
@@ -74,9 +74,9 @@ static void register_metrics(void)
         "outcome=\"expired\"", "outcome=\"unrecorded\"",
     };
     for (int i = 0; i < PM_NOUTS; i++)
-        pm_outcomes[i] = metrics_register("memberapi_payment_outcomes_total", outs[i],
-                                          METRICS_COUNTER,
-                                          "Payment outcomes recorded after gateway calls");
+        pm_outcomes[i] =
+            metrics_register("memberapi_payment_outcomes_total", outs[i], METRICS_COUNTER,
+                             "Payment outcomes recorded after gateway calls");
     pm_config_alerts = metrics_register(
         "memberapi_payment_gateway_config_errors_total", "", METRICS_COUNTER,
         "Gateway refusals that point at our configuration (key, URL): alert on any");
@@ -91,9 +91,9 @@ static void register_metrics(void)
     static const char *const rej[4] = { "reason=\"amount_mismatch\"", "reason=\"conflict\"",
                                         "reason=\"breaker_open\"", "reason=\"in_flight\"" };
     for (int i = 0; i < 4; i++)
-        pm_rejected[i] = metrics_register("memberapi_payment_rejected_total", rej[i],
-                                          METRICS_COUNTER,
-                                          "Payment requests refused before any gateway call");
+        pm_rejected[i] =
+            metrics_register("memberapi_payment_rejected_total", rej[i], METRICS_COUNTER,
+                             "Payment requests refused before any gateway call");
 }
 
 static int payment_init(char *err, size_t errlen)

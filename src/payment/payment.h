@@ -57,12 +57,11 @@ typedef struct payment_row {
 
 void pay_store_register(void);
 
-int pay_store_get(db_conn_t *c, const char *order_id, payment_row_t *out, bool *found,
-                  err_t *err);
+int pay_store_get(db_conn_t *c, const char *order_id, payment_row_t *out, bool *found, err_t *err);
 /* Inserts a READY payment; *inserted false when the orderId exists (then
  * out is the stored payment). */
-int pay_store_insert(db_conn_t *c, const payment_create_t *in, payment_row_t *out,
-                     bool *inserted, err_t *err);
+int pay_store_insert(db_conn_t *c, const payment_create_t *in, payment_row_t *out, bool *inserted,
+                     err_t *err);
 /* Claims `seen` for one confirm attempt: moves it to IN_PROGRESS with
  * payment_key/attempt_key, claim_seq + 1 and a lease of lease_ms, only if
  * it is still exactly as seen (status and claim_seq) and, when IN_PROGRESS,
@@ -83,8 +82,8 @@ int pay_store_settle(db_conn_t *c, const payment_row_t *held, pay_status_t to, c
 int pay_store_done(db_conn_t *c, const payment_row_t *p, const gw_payment_t *gp,
                    int64_t *balance_after, err_t *err);
 /* READY -> ABORTED from the gateway's fail redirect. */
-int pay_store_abort_ready(db_conn_t *c, const char *order_id, const char *gateway,
-                          const char *code, const char *message, bool *applied, err_t *err);
+int pay_store_abort_ready(db_conn_t *c, const char *order_id, const char *gateway, const char *code,
+                          const char *message, bool *applied, err_t *err);
 /* The balance recorded with the payment's grant, granting it first if a
  * DONE payment has none yet. */
 int pay_store_grant_balance(db_conn_t *c, const payment_row_t *p, int64_t *balance_after,
@@ -121,8 +120,8 @@ int64_t payment_max_lease_ms(void);
 /* Confirms a payment this caller holds (row: IN_PROGRESS with its claim)
  * and records whatever came back. out->status PAY_INVALID: the claim was
  * lost meanwhile (answer from the stored state). */
-void payment_confirm_held(db_conn_t *c, const payment_gateway_t *gw, payment_row_t *row,
-                          arena_t *a, pay_outcome_t *out);
+void payment_confirm_held(db_conn_t *c, const payment_gateway_t *gw, payment_row_t *row, arena_t *a,
+                          pay_outcome_t *out);
 /* Settles a held payment from the gateway's record of the order (the
  * reconciler). When the gateway shows it authenticated but unconfirmed and
  * reconfirm is set, the confirm is retried with the stored

@@ -95,8 +95,7 @@ static void *settle_thread(void *arg)
         payment_row_t row;
         bool found = false;
         if (c == NULL || pay_store_claim_stale(c, run->cutoff, payment_cfg.reconcile_min_age_s,
-                                               payment_max_lease_ms(),
-                                               &row, &found, &e) != 0) {
+                                               payment_max_lease_ms(), &row, &found, &e) != 0) {
             bump(run, PM_REC_ERRORS);
             atomic_store(&run->stop, true);
             break;
@@ -171,8 +170,7 @@ int payment_reconcile_run(void)
              expired, repaired, claimed, atomic_load(&run->counts[PM_REC_DONE]),
              atomic_load(&run->counts[PM_REC_ABORTED]), atomic_load(&run->counts[PM_REC_EXPIRED]),
              atomic_load(&run->counts[PM_REC_STILL_UNKNOWN]),
-             atomic_load(&run->counts[PM_REC_ERRORS]), atomic_load(&run->stop) ? "yes" : "no",
-             ms);
+             atomic_load(&run->counts[PM_REC_ERRORS]), atomic_load(&run->stop) ? "yes" : "no", ms);
     if (atomic_load(&run->counts[PM_REC_ERRORS]) > 0)
         rc = 1;
     free(run);

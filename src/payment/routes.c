@@ -147,9 +147,8 @@ static int path_order_id(http_req_t *r, const char **oid)
 {
     *oid = r->nparams > 0 ? r->params[0] : NULL;
     if (!payment_order_id_valid(*oid)) {
-        http_fail(r, ERR_INVALID_PARAMETER,
-                  "orderId must be %d..%d characters of A-Z a-z 0-9 - _", PAY_ORDER_ID_MIN,
-                  PAY_ORDER_ID_MAX);
+        http_fail(r, ERR_INVALID_PARAMETER, "orderId must be %d..%d characters of A-Z a-z 0-9 - _",
+                  PAY_ORDER_ID_MIN, PAY_ORDER_ID_MAX);
         return -1;
     }
     return 0;
@@ -231,10 +230,9 @@ static void new_attempt_key(char out[37])
     crypto_random(b, sizeof(b));
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
 }
 
 /* HEAD is answered by GET routes; a link checker's HEAD must neither
@@ -267,7 +265,8 @@ static void success(http_req_t *r)
         return;
     }
     if (pk == NULL || oid == NULL || amount < 0) {
-        http_fail(r, ERR_INVALID_PARAMETER, "parameters paymentKey, orderId and amount are required");
+        http_fail(r, ERR_INVALID_PARAMETER,
+                  "parameters paymentKey, orderId and amount are required");
         return;
     }
     if (!payment_key_valid(pk)) {
@@ -308,8 +307,7 @@ static void success(http_req_t *r)
          * front end): nothing is called, nothing changes. */
         if (amount != p.amount) {
             metrics_add(pm_rejected[0], 1);
-            log_warn("event=payment_amount_mismatch order_id=%s stored=%" PRId64
-                     " given=%" PRId64,
+            log_warn("event=payment_amount_mismatch order_id=%s stored=%" PRId64 " given=%" PRId64,
                      oid, p.amount, amount);
             http_fail(r, ERR_INVALID_PARAMETER, "amount does not match payment %s", oid);
             return;

@@ -26,7 +26,7 @@ typedef enum {
     PAY__COUNT
 } pay_status_t;
 
-const char *pay_status_name(pay_status_t s); /* "READY", ...; "INVALID" otherwise */
+const char *pay_status_name(pay_status_t s);  /* "READY", ...; "INVALID" otherwise */
 pay_status_t pay_status_parse(const char *s); /* PAY_INVALID when unknown or NULL */
 
 /* DONE, ABORTED and EXPIRED never change again. */

@@ -15,11 +15,11 @@
 #include <string.h>
 
 #define COLS                                                                                       \
-    "id, order_id, user_id, amount, status, gateway, pay_type, payment_key, method, fail_code, "  \
-    "fail_reason, floor(extract(epoch FROM requested_at))::bigint, "                              \
-    "coalesce(floor(extract(epoch FROM approved_at))::bigint, 0), "                               \
-    "floor(extract(epoch FROM updated_at))::bigint, attempt_key, claim_seq, "                     \
-    "(status = 'IN_PROGRESS' AND lease_until IS NOT NULL AND lease_until > now()), "              \
+    "id, order_id, user_id, amount, status, gateway, pay_type, payment_key, method, fail_code, "   \
+    "fail_reason, floor(extract(epoch FROM requested_at))::bigint, "                               \
+    "coalesce(floor(extract(epoch FROM approved_at))::bigint, 0), "                                \
+    "floor(extract(epoch FROM updated_at))::bigint, attempt_key, claim_seq, "                      \
+    "(status = 'IN_PROGRESS' AND lease_until IS NOT NULL AND lease_until > now()), "               \
     "points_granted"
 
 enum {
@@ -176,15 +176,14 @@ static num_t num(int64_t v)
     return n;
 }
 
-int pay_store_get(db_conn_t *c, const char *order_id, payment_row_t *out, bool *found,
-                  err_t *err)
+int pay_store_get(db_conn_t *c, const char *order_id, payment_row_t *out, bool *found, err_t *err)
 {
     const char *p[] = { order_id };
     return one_row(c, ST_GET, p, out, found, err);
 }
 
-int pay_store_insert(db_conn_t *c, const payment_create_t *in, payment_row_t *out,
-                     bool *inserted, err_t *err)
+int pay_store_insert(db_conn_t *c, const payment_create_t *in, payment_row_t *out, bool *inserted,
+                     err_t *err)
 {
     num_t uid = num(in->user_id), amt = num(in->amount);
     const char *p[] = { in->order_id, uid.s, amt.s, in->gateway, in->pay_type };
@@ -209,8 +208,8 @@ int pay_store_claim(db_conn_t *c, const payment_row_t *seen, const char *payment
         return 0;
     }
     num_t id = num(seen->id), lease = num(lease_ms), seq = num(seen->claim_seq);
-    const char *p[] = { id.s,  payment_key, attempt_key, lease.s,
-                        seq.s, pay_status_name(seen->status) };
+    const char *p[] = { id.s,    payment_key, attempt_key,
+                        lease.s, seq.s,       pay_status_name(seen->status) };
     return one_row(c, ST_CLAIM, p, out, won, err);
 }
 
@@ -247,8 +246,8 @@ static int grant(db_conn_t *c, const payment_row_t *p, int64_t *balance_after, e
     bool granted = false;
     char reason[64];
     snprintf(reason, sizeof(reason), "%s top-up", p->gateway);
-    if (points_grant_payment(c, p->user_id, p->amount, p->order_id, reason, balance_after,
-                             &granted, err) != 0)
+    if (points_grant_payment(c, p->user_id, p->amount, p->order_id, reason, balance_after, &granted,
+                             err) != 0)
         return -1;
     if (granted)
         log_info("event=points_granted order_id=%s user_id=%" PRId64 " amount=%" PRId64
@@ -328,8 +327,8 @@ int pay_store_grant_balance(db_conn_t *c, const payment_row_t *p, int64_t *balan
     return db_commit(c, err);
 }
 
-int pay_store_abort_ready(db_conn_t *c, const char *order_id, const char *gateway,
-                          const char *code, const char *message, bool *applied, err_t *err)
+int pay_store_abort_ready(db_conn_t *c, const char *order_id, const char *gateway, const char *code,
+                          const char *message, bool *applied, err_t *err)
 {
     const char *p[] = { order_id, gateway, code, message && *message ? message : NULL };
     int64_t n = db_exec_cmd(c, &stmts[ST_ABORT_READY], p, err);

@@ -10,9 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define POINTS_ADJUST_MAX    1000000000000LL /* |amount| limit: 10^12 points */
-#define POINTS_REASON_MAX    400             /* bytes of UTF-8 */
-#define POINTS_IDEM_KEY_MAX  100
+#define POINTS_ADJUST_MAX   1000000000000LL /* |amount| limit: 10^12 points */
+#define POINTS_REASON_MAX   400             /* bytes of UTF-8 */
+#define POINTS_IDEM_KEY_MAX 100
 
 typedef struct points_adjust {
     int64_t user_id;

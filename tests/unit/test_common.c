@@ -129,7 +129,8 @@ static void test_metrics(void)
     jw_t w;
     jw_init(&w, a, 256);
     metrics_render(&w);
-    CU_ASSERT_PTR_NOT_NULL(strstr(w.buf, "# TYPE t_total counter\nt_total{kind=\"a\"} 5\nt_total{kind=\"b\"} 1\n"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(w.buf, "# TYPE t_total counter\nt_total{kind=\"a\"} 5\nt_total{kind=\"b\"} 1\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(w.buf, "t_gauge -4\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(w.buf, "t_seconds_bucket{le=\"0.0005\"} 1\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(w.buf, "t_seconds_bucket{le=\"0.01\"} 2\n"));

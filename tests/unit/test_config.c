@@ -65,7 +65,8 @@ static void test_defaults(void)
 static void test_env_wins_over_file(void)
 {
     clear_env();
-    const char *f = file_with("a.conf", "# comment\nT_WORKERS = 8\nT_FLAG=yes\nT_LISTEN=\"/run/x.sock\"\n");
+    const char *f =
+        file_with("a.conf", "# comment\nT_WORKERS = 8\nT_FLAG=yes\nT_LISTEN=\"/run/x.sock\"\n");
     setenv("T_WORKERS", "16", 1);
     char err[256];
     CU_ASSERT_EQUAL(cfg_load(f, err, sizeof(err)), 0);

@@ -39,8 +39,9 @@ static void test_success(void)
     jw_kstr(w, "name", "김민지");
     jw_obj_end(w);
     http_ok_end(r);
-    ASSERT_STR(r->out.buf, "{\"code\":201,\"status\":\"CREATED\",\"message\":\"CREATED\",\"data\":{\"id\":"
-                           "1,\"name\":\"김민지\"}}");
+    ASSERT_STR(r->out.buf,
+               "{\"code\":201,\"status\":\"CREATED\",\"message\":\"CREATED\",\"data\":{\"id\":"
+               "1,\"name\":\"김민지\"}}");
 }
 
 static void test_error_types(void)
@@ -128,8 +129,9 @@ static void test_page(void)
     http_page_begin(w, 3, 10, 0, false, NULL);
     http_page_end(w);
     http_ok_end(r);
-    CU_ASSERT_PTR_NOT_NULL(strstr(r->out.buf, "\"totalPages\":0,\"hasNext\":false,\"nextCursor\":null,"
-                                              "\"contents\":[]"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->out.buf,
+                                  "\"totalPages\":0,\"hasNext\":false,\"nextCursor\":null,"
+                                  "\"contents\":[]"));
 }
 
 static void test_escaping(void)

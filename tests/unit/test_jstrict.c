@@ -39,8 +39,8 @@ static void test_grammar(void)
     accepts("{\"a\":-9223372036854775808,\"b\":9223372036854775807}");
     refuses("");
     refuses("   ");
-    refuses("{'a':1}");           /* json-c takes single quotes */
-    refuses("{\"a\":NaN}");       /* and NaN */
+    refuses("{'a':1}");     /* json-c takes single quotes */
+    refuses("{\"a\":NaN}"); /* and NaN */
     refuses("{\"a\":Infinity}");
     refuses("{\"a\":01}");
     refuses("{\"a\":1.}");

@@ -52,39 +52,67 @@ static void test_bad(void)
         "{\"orderId\":\"order1\",\"userId\":1,\"amount\":100,\"payType\":\"CARD\"}",
         "{\"orderId\":\"order1\",\"userId\":1,\"amount\":100,\"payGateway\":\"TOSS\"}",
         /* wrong types */
-        "{\"orderId\":1234567,\"userId\":1,\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}",
-        "{\"orderId\":\"order1\",\"userId\":\"1\",\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}",
-        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":\"100\",\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}",
-        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":100.0,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}",
-        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":1e4,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}",
-        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":true,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}",
-        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":null,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}",
-        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":100,\"payGateway\":[\"TOSS\"],\"payType\":\"CARD\"}",
+        "{\"orderId\":1234567,\"userId\":1,\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":"
+        "\"CARD\"}",
+        "{\"orderId\":\"order1\",\"userId\":\"1\",\"amount\":100,\"payGateway\":\"TOSS\","
+        "\"payType\":\"CARD\"}",
+        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":\"100\",\"payGateway\":\"TOSS\","
+        "\"payType\":\"CARD\"}",
+        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":100.0,\"payGateway\":\"TOSS\",\"payType\":"
+        "\"CARD\"}",
+        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":1e4,\"payGateway\":\"TOSS\",\"payType\":"
+        "\"CARD\"}",
+        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":true,\"payGateway\":\"TOSS\",\"payType\":"
+        "\"CARD\"}",
+        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":null,\"payGateway\":\"TOSS\",\"payType\":"
+        "\"CARD\"}",
+        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":100,\"payGateway\":[\"TOSS\"],\"payType\":"
+        "\"CARD\"}",
         /* out of range */
-        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":0,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}",
-        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":-100,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}",
-        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":10000001,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}",
-        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":99999999999999999999,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}",
-        "{\"orderId\":\"order1\",\"userId\":0,\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}",
-        "{\"orderId\":\"order1\",\"userId\":-1,\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}",
-        "{\"orderId\":\"order1\",\"userId\":9223372036854775808,\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}",
+        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":0,\"payGateway\":\"TOSS\",\"payType\":"
+        "\"CARD\"}",
+        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":-100,\"payGateway\":\"TOSS\",\"payType\":"
+        "\"CARD\"}",
+        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":10000001,\"payGateway\":\"TOSS\","
+        "\"payType\":\"CARD\"}",
+        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":99999999999999999999,\"payGateway\":"
+        "\"TOSS\",\"payType\":\"CARD\"}",
+        "{\"orderId\":\"order1\",\"userId\":0,\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":"
+        "\"CARD\"}",
+        "{\"orderId\":\"order1\",\"userId\":-1,\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":"
+        "\"CARD\"}",
+        "{\"orderId\":\"order1\",\"userId\":9223372036854775808,\"amount\":100,\"payGateway\":"
+        "\"TOSS\",\"payType\":\"CARD\"}",
         /* orderId rule */
-        "{\"orderId\":\"short\",\"userId\":1,\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}",
-        "{\"orderId\":\"order 1\",\"userId\":1,\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}",
-        "{\"orderId\":\"order/1\",\"userId\":1,\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}",
-        "{\"orderId\":\"주문번호12345\",\"userId\":1,\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}",
-        "{\"orderId\":\"A123456789B123456789C123456789D123456789E123456789F123456789GHIJK\",\"userId\":1,\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}",
+        "{\"orderId\":\"short\",\"userId\":1,\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":"
+        "\"CARD\"}",
+        "{\"orderId\":\"order "
+        "1\",\"userId\":1,\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}",
+        "{\"orderId\":\"order/"
+        "1\",\"userId\":1,\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}",
+        "{\"orderId\":\"주문번호12345\",\"userId\":1,\"amount\":100,\"payGateway\":\"TOSS\","
+        "\"payType\":\"CARD\"}",
+        "{\"orderId\":\"A123456789B123456789C123456789D123456789E123456789F123456789GHIJK\","
+        "\"userId\":1,\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}",
         /* gateway and type tokens */
-        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":100,\"payGateway\":\"toss\",\"payType\":\"CARD\"}",
-        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":100,\"payGateway\":\"\",\"payType\":\"CARD\"}",
-        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":\"ca rd\"}",
+        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":100,\"payGateway\":\"toss\",\"payType\":"
+        "\"CARD\"}",
+        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":100,\"payGateway\":\"\",\"payType\":"
+        "\"CARD\"}",
+        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":"
+        "\"ca rd\"}",
         /* strictness */
-        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":\"CARD\",\"extra\":1}",
-        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":100,\"amount\":1,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}",
-        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}x",
-        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"",
+        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":"
+        "\"CARD\",\"extra\":1}",
+        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":100,\"amount\":1,\"payGateway\":\"TOSS\","
+        "\"payType\":\"CARD\"}",
+        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":"
+        "\"CARD\"}x",
+        "{\"orderId\":\"order1\",\"userId\":1,\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":"
+        "\"CARD\"",
         "{'orderId':'order1','userId':1,'amount':100,'payGateway':'TOSS','payType':'CARD'}",
-        "{\"orderId\":\"order1\\u0000\",\"userId\":1,\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}",
+        "{\"orderId\":\"order1\\u0000\",\"userId\":1,\"amount\":100,\"payGateway\":\"TOSS\","
+        "\"payType\":\"CARD\"}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         payment_create_t p;

@@ -31,14 +31,14 @@ static void test_bad(void)
     static const char *const bad[] = {
         "",
         "[]",
-        "{\"userId\":1,\"amount\":5,\"reason\":\"r\"}",                                 /* no key */
-        "{\"userId\":1,\"amount\":0,\"reason\":\"r\",\"idempotencyKey\":\"k\"}",        /* zero */
-        "{\"userId\":0,\"amount\":5,\"reason\":\"r\",\"idempotencyKey\":\"k\"}",        /* user 0 */
-        "{\"userId\":\"1\",\"amount\":5,\"reason\":\"r\",\"idempotencyKey\":\"k\"}",    /* string */
-        "{\"userId\":1,\"amount\":5.0,\"reason\":\"r\",\"idempotencyKey\":\"k\"}",      /* double */
+        "{\"userId\":1,\"amount\":5,\"reason\":\"r\"}",                              /* no key */
+        "{\"userId\":1,\"amount\":0,\"reason\":\"r\",\"idempotencyKey\":\"k\"}",     /* zero */
+        "{\"userId\":0,\"amount\":5,\"reason\":\"r\",\"idempotencyKey\":\"k\"}",     /* user 0 */
+        "{\"userId\":\"1\",\"amount\":5,\"reason\":\"r\",\"idempotencyKey\":\"k\"}", /* string */
+        "{\"userId\":1,\"amount\":5.0,\"reason\":\"r\",\"idempotencyKey\":\"k\"}",   /* double */
         "{\"userId\":1,\"amount\":1000000000001,\"reason\":\"r\",\"idempotencyKey\":\"k\"}",
-        "{\"userId\":1,\"amount\":5,\"reason\":\"  \",\"idempotencyKey\":\"k\"}",       /* blank */
-        "{\"userId\":1,\"amount\":5,\"reason\":\"r\",\"idempotencyKey\":\"a b\"}",      /* space */
+        "{\"userId\":1,\"amount\":5,\"reason\":\"  \",\"idempotencyKey\":\"k\"}",  /* blank */
+        "{\"userId\":1,\"amount\":5,\"reason\":\"r\",\"idempotencyKey\":\"a b\"}", /* space */
         "{\"userId\":1,\"amount\":5,\"reason\":\"r\",\"idempotencyKey\":\"\"}",
         "{\"userId\":1,\"amount\":5,\"reason\":\"r\",\"idempotencyKey\":\"k\",\"x\":1}", /* extra */
         "{\"userId\":1,\"amount\":5,\"amount\":-5,\"reason\":\"r\",\"idempotencyKey\":\"k\"}",

@@ -83,13 +83,19 @@ static void test_match(void)
     r = mk("GET", "/a/1/b/2");
     http_dispatch(r);
     ASSERT_STR(last, "two");
-    ASSERT_STR(r->out.buf, "{\"code\":200,\"status\":\"OK\",\"message\":\"OK\",\"data\":[\"1\",\"2\"]}");
+    ASSERT_STR(r->out.buf,
+               "{\"code\":200,\"status\":\"OK\",\"message\":\"OK\",\"data\":[\"1\",\"2\"]}");
 }
 
 static void test_404(void)
 {
-    const char *paths[] = { "/api/v1/profile", "/api/v1/profiles/", "/api/v1/profiles/1/x",
-                            "/", "//api/v1/profiles", "/api/v1/profiles//1", "" };
+    const char *paths[] = { "/api/v1/profile",
+                            "/api/v1/profiles/",
+                            "/api/v1/profiles/1/x",
+                            "/",
+                            "//api/v1/profiles",
+                            "/api/v1/profiles//1",
+                            "" };
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
         http_req_t *r = mk("GET", paths[i]);
         http_dispatch(r);
@@ -143,8 +149,8 @@ static void test_admin_only(void)
 
 static void test_content_type(void)
 {
-    const char *bad[] = { NULL, "text/plain", "application/jsonx", "application/json; charset=latin1",
-                          "application/x-www-form-urlencoded" };
+    const char *bad[] = { NULL, "text/plain", "application/jsonx",
+                          "application/json; charset=latin1", "application/x-www-form-urlencoded" };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         http_req_t *r = mk("POST", "/api/v1/payments");
         r->content_type = bad[i];
@@ -155,7 +161,8 @@ static void test_content_type(void)
         CU_ASSERT_PTR_NULL(last);
     }
     const char *good[] = { "application/json", "application/json; charset=utf-8",
-                           "Application/JSON;charset=UTF-8", "application/json; charset=\"utf-8\"" };
+                           "Application/JSON;charset=UTF-8",
+                           "application/json; charset=\"utf-8\"" };
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         http_req_t *r = mk("POST", "/api/v1/payments");
         r->content_type = good[i];

@@ -30,7 +30,8 @@ static void test_format(void)
 static void test_tz_independent(void)
 {
     /* the machine's zone must not matter */
-    const char *zones[] = { "UTC", "America/New_York", "Asia/Seoul", "Pacific/Chatham", "Nowhere/X" };
+    const char *zones[] = { "UTC", "America/New_York", "Asia/Seoul", "Pacific/Chatham",
+                            "Nowhere/X" };
     for (size_t i = 0; i < sizeof(zones) / sizeof(zones[0]); i++) {
         setenv("TZ", zones[i], 1);
         tzset();
@@ -69,9 +70,15 @@ static void test_parse(void)
     /* KakaoPay: no offset means Korea time */
     CU_ASSERT_EQUAL(ktime_parse_iso8601("2024-01-15T10:30:05", &t), 0);
     CU_ASSERT_EQUAL(t, 1705282205);
-    const char *bad[] = { "", "2024-01-15", "2024-13-01T00:00:00Z", "2024-01-15T25:00:00Z",
-                          "2024-01-15T10:30:05+0900", "2024-01-15T10:30:05+09:00x",
-                          "2024/01/15T10:30:05Z", "2024-01-15T10:30:05.Z", "abcd-01-15T10:30:05Z" };
+    const char *bad[] = { "",
+                          "2024-01-15",
+                          "2024-13-01T00:00:00Z",
+                          "2024-01-15T25:00:00Z",
+                          "2024-01-15T10:30:05+0900",
+                          "2024-01-15T10:30:05+09:00x",
+                          "2024/01/15T10:30:05Z",
+                          "2024-01-15T10:30:05.Z",
+                          "abcd-01-15T10:30:05Z" };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         CU_ASSERT_EQUAL(ktime_parse_iso8601(bad[i], &t), -1);
     CU_ASSERT_EQUAL(ktime_parse_iso8601(NULL, &t), -1);

@@ -160,7 +160,8 @@ static int start_server(void)
 static const char PAYMENT[] =
     "{\"paymentKey\":\"pk_1\",\"orderId\":\"order_1\",\"status\":\"DONE\",\"totalAmount\":15000,"
     "\"method\":\"CARD\",\"requestedAt\":\"2024-10-01T12:00:00+09:00\","
-    "\"approvedAt\":\"2024-10-01T12:00:05+09:00\",\"failure\":null,\"card\":{\"number\":\"4330****\"}}";
+    "\"approvedAt\":\"2024-10-01T12:00:05+09:00\",\"failure\":null,\"card\":{\"number\":\"4330****"
+    "\"}}";
 
 static arena_t *A;
 
@@ -168,7 +169,8 @@ static void configure_ok(int64_t timeout_ms)
 {
     char base[64], err[256];
     snprintf(base, sizeof(base), "http://127.0.0.1:%d/", srv.port);
-    CU_ASSERT_EQUAL_FATAL(toss_configure(base, "test_sk_unit_1234", timeout_ms < 1000 ? timeout_ms : 1000, timeout_ms, err,
+    CU_ASSERT_EQUAL_FATAL(toss_configure(base, "test_sk_unit_1234",
+                                         timeout_ms < 1000 ? timeout_ms : 1000, timeout_ms, err,
                                          sizeof(err)),
                           0);
 }
@@ -284,9 +286,8 @@ static void test_lost_answers(void)
 
     /* nothing listens: the request was never sent */
     char err[256];
-    CU_ASSERT_EQUAL(toss_configure("http://127.0.0.1:1", "test_sk_unit_1234", 500, 700, err,
-                                   sizeof(err)),
-                    0);
+    CU_ASSERT_EQUAL(
+        toss_configure("http://127.0.0.1:1", "test_sk_unit_1234", 500, 700, err, sizeof(err)), 0);
     confirm(&r);
     CU_ASSERT_EQUAL(r.outcome, GW_NO_ANSWER);
     ASSERT_STR(r.code, "CONNECT_FAILED");
@@ -295,14 +296,14 @@ static void test_lost_answers(void)
 static void test_configuration(void)
 {
     char err[256];
-    CU_ASSERT_EQUAL(toss_configure("https://api.tosspayments.com", "live_sk_abc", 3000, 15000,
-                                   err, sizeof(err)),
+    CU_ASSERT_EQUAL(toss_configure("https://api.tosspayments.com", "live_sk_abc", 3000, 15000, err,
+                                   sizeof(err)),
                     0);
     CU_ASSERT_EQUAL(toss_configure("http://localhost:18090", "k", 100, 500, err, sizeof(err)), 0);
     CU_ASSERT_EQUAL(toss_configure("http://[::1]:18090", "k", 100, 500, err, sizeof(err)), 0);
     /* the secret key never crosses the network in clear text */
-    CU_ASSERT_EQUAL(
-        toss_configure("http://api.tosspayments.com", "k", 100, 500, err, sizeof(err)), -1);
+    CU_ASSERT_EQUAL(toss_configure("http://api.tosspayments.com", "k", 100, 500, err, sizeof(err)),
+                    -1);
     CU_ASSERT_EQUAL(
         toss_configure("http://127.0.0.1.evil.example", "k", 100, 500, err, sizeof(err)), -1);
     CU_ASSERT_EQUAL(toss_configure("http://localhost.evil:80", "k", 100, 500, err, sizeof(err)),

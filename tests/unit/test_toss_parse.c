@@ -87,10 +87,10 @@ static void test_malformed_payment(void)
         "null",
         "[]",
         "<html>502 Bad Gateway</html>",
-        "{\"orderId\":\"order1\",\"status\":\"DONE\",\"totalAmount\":1}",          /* no key */
-        "{\"paymentKey\":\"pk1\",\"status\":\"DONE\",\"totalAmount\":1}",          /* no order */
-        "{\"paymentKey\":\"pk1\",\"orderId\":\"order1\",\"totalAmount\":1}",       /* no status */
-        "{\"paymentKey\":\"pk1\",\"orderId\":\"order1\",\"status\":\"DONE\"}",     /* no amount */
+        "{\"orderId\":\"order1\",\"status\":\"DONE\",\"totalAmount\":1}",      /* no key */
+        "{\"paymentKey\":\"pk1\",\"status\":\"DONE\",\"totalAmount\":1}",      /* no order */
+        "{\"paymentKey\":\"pk1\",\"orderId\":\"order1\",\"totalAmount\":1}",   /* no status */
+        "{\"paymentKey\":\"pk1\",\"orderId\":\"order1\",\"status\":\"DONE\"}", /* no amount */
         "{\"paymentKey\":\"pk1\",\"orderId\":\"order1\",\"status\":\"DONE\",\"totalAmount\":\"1\"}",
         "{\"paymentKey\":\"pk1\",\"orderId\":\"order1\",\"status\":\"DONE\",\"totalAmount\":-1}",
         "{\"paymentKey\":\"pk1\",\"orderId\":\"order1\",\"status\":\"DONE\",\"totalAmount\":1.5}",
@@ -137,8 +137,9 @@ static void test_huge_body(void)
     size_t pad = 200 * 1024;
     size_t n = pad + 200;
     char *b = malloc(n);
-    int k = snprintf(b, n, "{\"paymentKey\":\"pk1\",\"orderId\":\"order1\",\"status\":\"DONE\","
-                           "\"totalAmount\":1,\"blob\":\"");
+    int k = snprintf(b, n,
+                     "{\"paymentKey\":\"pk1\",\"orderId\":\"order1\",\"status\":\"DONE\","
+                     "\"totalAmount\":1,\"blob\":\"");
     memset(b + k, 'x', pad);
     strcpy(b + k + pad, "\"}");
     gw_payment_t p;
@@ -171,8 +172,14 @@ static void test_error_body(void)
     CU_ASSERT_TRUE(strlen(msg) < GW_MESSAGE_MAX);
     CU_ASSERT_EQUAL(strlen(msg) % 3, 0);
     static const char *const bad[] = {
-        "", "{}", "{\"message\":\"m\"}", "{\"code\":5}", "{\"code\":\"lower\"}",
-        "{\"code\":\"A B\"}", "{\"code\":\"X\",\"message\":3}", "<html></html>",
+        "",
+        "{}",
+        "{\"message\":\"m\"}",
+        "{\"code\":5}",
+        "{\"code\":\"lower\"}",
+        "{\"code\":\"A B\"}",
+        "{\"code\":\"X\",\"message\":3}",
+        "<html></html>",
         "{\"code\":\"REJECT_CARD_COMPANY\",\"message\":\"cut",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
