@@ -16,9 +16,13 @@ import threading
 import time
 
 import apitest
-from apitest import admin, check, eq, is_error_envelope, sql1, test, wait_until
+from apitest import admin, api, check, eq, is_error_envelope, sql1, test, wait_until
 from paytest import (LEASE_S, TOSS_TIMEOUT_MS, balance, clear_faults, confirm_calls, fault,
                      ledger, new_user, paid_order, reconcile, stats, status, success, wait_ready)
+
+BREAKER = {k: int(os.environ.get("GATEWAY_BREAKER_" + k, d)) for k, d in (
+    ("SLIDING_WINDOW_SIZE", "20"), ("WAIT_DURATION_IN_OPEN_STATE_MS", "10000"),
+    ("PERMITTED_NUMBER_OF_CALLS_IN_HALF_OPEN_STATE", "3"))}
 
 
 def settle_and_check(oid, uid, amount):
@@ -203,3 +207,41 @@ def primary_restart_during_a_confirm_loses_nothing():
     wait_lease_expired(oid)
     settle_and_check(oid, uid, 13000)
     eq(confirm_calls(oid), 1)
+
+
+def gateway_breaker():
+    return api("GET", "/ready").json["breakers"]["gateway"]["state"]
+
+
+@test
+def open_gateway_breaker_fails_fast_and_leaves_the_payment_unchanged():
+    # Every confirm fails (a gateway answering 500 to everything) until the
+    # breaker opens; then a success call is refused before anything changes.
+    uid = new_user()
+    unknown = []
+    r = oid = pk = None
+    fault("error5xx", None, count=-1)
+    try:
+        for _ in range(BREAKER["SLIDING_WINDOW_SIZE"] + 5):
+            oid, pk = paid_order(uid, 1000, "brk")
+            r = success(oid, pk, 1000, retry_breaker=False)
+            if r.status == 503:
+                break
+            is_error_envelope(r, 502, "EXTERNAL_API_ERROR")
+            unknown.append(oid)
+    finally:
+        clear_faults()
+    is_error_envelope(r, 503, "SERVICE_UNAVAILABLE")
+    eq(gateway_breaker(), "OPEN")
+    eq((status(oid), confirm_calls(oid)), ("READY", 0), "refused before any change")
+    # after the open wait a trial call goes through: the buyer's retry works
+    time.sleep(BREAKER["WAIT_DURATION_IN_OPEN_STATE_MS"] / 1000 + 0.5)
+    eq(success(oid, pk, 1000, retry_breaker=False).status, 200)
+    for _ in range(BREAKER["PERMITTED_NUMBER_OF_CALLS_IN_HALF_OPEN_STATE"]):
+        o, k = paid_order(uid, 1000, "brk")
+        eq(success(o, k, 1000, retry_breaker=False).status, 200)
+    eq(gateway_breaker(), "CLOSED", "healthy trial calls close it again")
+    reconcile(RECONCILE_MIN_AGE_S=0)
+    eq(sql1("SELECT count(*) FROM payments WHERE order_id IN (%s) AND status <> 'DONE'"
+            % ",".join(f"'{o}'" for o in unknown)), "0")
+    eq(balance(uid), 1000 * (len(unknown) + 1 + BREAKER["PERMITTED_NUMBER_OF_CALLS_IN_HALF_OPEN_STATE"]))

@@ -84,11 +84,25 @@ def create(oid, uid, amount, gateway="TOSS", pay_type="CARD", **extra):
     return api("POST", "/api/v1/payments", body)
 
 
-def success(oid, pk, amount, method="POST", gateway="toss", timeout=60):
+BREAKER_OPEN_MESSAGE = "the payment gateway is unavailable"
+
+
+def success(oid, pk, amount, method="POST", gateway="toss", timeout=60, retry_breaker=True):
+    """The success call. The gateway breaker is shared by every test: when an
+    earlier test's faults left it OPEN, the API answers 503 "unavailable,
+    payment unchanged, retry shortly", and a client retries; so do these
+    tests (up to 60 s), unless retry_breaker is False."""
     qs = f"paymentKey={pk}&orderId={oid}&amount={amount}"
     if method == "GET":
         qs = "paymentType=NORMAL&" + qs  # as the gateway's redirect sends it
-    return api(method, f"/api/v1/payments/success/{gateway}?{qs}", timeout=timeout)
+    deadline = time.time() + 60
+    while True:
+        r = api(method, f"/api/v1/payments/success/{gateway}?{qs}", timeout=timeout)
+        if not (retry_breaker and r.status == 503 and r.json
+                and BREAKER_OPEN_MESSAGE in r.json.get("errorMessage", "")
+                and time.time() < deadline):
+            return r
+        time.sleep(1)
 
 
 def get_payment(oid):
