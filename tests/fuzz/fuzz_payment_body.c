@@ -10,8 +10,8 @@
  *     src/payment/body.c src/points/adjust.c src/common/jstrict.c src/common/str.c \
  *     src/common/err.c $(pkg-config --libs json-c) -o fuzz_payment_body
  *   ./fuzz_payment_body -max_total_time=60
- * With the autotools build: configure --enable-fuzz CC=clang and link
- * against libmemberapi.a like tests/fuzz/fuzz_query. */
+ * tests/fuzz/run.sh (on main) builds and runs every tests/fuzz/fuzz_*.c against a
+ * fuzzer-instrumented libmemberapi.a, with the seeds in tests/fuzz/corpus/<name>/. */
 #include "payment/body.h"
 #include "points/adjust.h"
 

@@ -16,8 +16,8 @@
  *     src/infra/httpc.c \
  *     $(pkg-config --libs json-c libcurl) -lcrypto -o fuzz_toss_json
  *   ./fuzz_toss_json -max_total_time=60
- * With the autotools build: configure --enable-fuzz CC=clang and link
- * against libmemberapi.a like tests/fuzz/fuzz_query. */
+ * tests/fuzz/run.sh (on main) builds and runs every tests/fuzz/fuzz_*.c against a
+ * fuzzer-instrumented libmemberapi.a, with the seeds in tests/fuzz/corpus/<name>/. */
 #include "payment/toss.h"
 
 #include <stdint.h>
