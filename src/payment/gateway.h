@@ -95,6 +95,8 @@ typedef struct payment_gateway {
     int (*init)(char *err, size_t errlen);
     /* The longest one call may take (connect + answer), for claim leases. */
     int64_t (*call_budget_ms)(void);
+    /* Whether it can take payments (its secret is set). */
+    bool (*configured)(void);
     /* create: whether the gateway takes payType (e.g. "CARD"). */
     bool (*pay_type_ok)(const char *pay_type);
     /* Approves an authenticated payment. */

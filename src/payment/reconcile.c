@@ -50,10 +50,15 @@ static void bump(run_t *run, int what)
 static void settle_one(run_t *run, db_conn_t *c, payment_row_t *row, arena_t *a)
 {
     const payment_gateway_t *gw = gateway_by_name(row->gateway);
-    if (gw == NULL) {
-        /* A payment of a gateway this build does not have: leave it. */
-        log_error("event=reconcile_unknown_gateway order_id=%s gateway=%s", row->order_id,
+    if (gw == NULL || !gw->configured()) {
+        /* A gateway this build does not have, or without its secret: hand
+         * the payment back as UNKNOWN for a run that can ask. */
+        err_t e;
+        bool applied;
+        log_error("event=reconcile_gateway_unavailable order_id=%s gateway=%s", row->order_id,
                   log_q(row->gateway));
+        pay_store_settle(c, row, PAY_UNKNOWN, "GATEWAY_NOT_CONFIGURED",
+                         "no configured gateway for this payment", &applied, &e);
         bump(run, PM_REC_ERRORS);
         return;
     }

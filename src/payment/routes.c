@@ -103,6 +103,10 @@ static void create(http_req_t *r)
         http_fail(r, ERR_INVALID_PARAMETER, "payGateway '%s' is not supported", in.gateway);
         return;
     }
+    if (!gw->configured()) {
+        http_fail(r, ERR_SERVICE_UNAVAILABLE, "payment gateway %s is not configured", gw->name);
+        return;
+    }
     if (!gw->pay_type_ok(in.pay_type)) {
         http_fail(r, ERR_INVALID_PARAMETER, "payType '%s' is not supported by %s", in.pay_type,
                   gw->name);
@@ -329,6 +333,12 @@ static void success(http_req_t *r)
         if (!retry || attempt[0] == '\0') {
             new_attempt_key(key);
             attempt = key;
+        }
+        if (!gw->configured()) {
+            http_fail(r, ERR_SERVICE_UNAVAILABLE,
+                      "payment gateway %s is not configured; payment %s is unchanged", gw->name,
+                      oid);
+            return;
         }
         /* Fail fast before anything changes: an OPEN breaker leaves the
          * payment as it was and the buyer may retry within the gateway's

@@ -3,8 +3,11 @@ nginx against the gateway sandbox: create (validation, idempotent replay,
 409), success rules 1-7, fail, GET, and the reconciler's READY expiry and
 missing-grant repair. Concurrency, faults, the sweep and nginx's limits have
 files of their own."""
+import os
+import subprocess
+
 from apitest import api, check, eq, is_error_envelope, sql, sql1, test
-from paytest import (advance_clock, authorize, balance, clear_faults, confirm_calls, create,
+from paytest import (MEMBERAPI_BIN, advance_clock, authorize, balance, clear_faults, confirm_calls, create,
                      data_of, fault, get_payment, ledger, new_user, order_id, paid_order,
                      reconcile, row, stats, status, success)
 
@@ -396,3 +399,34 @@ def reconciler_leaves_young_ready_payments_alone():
     eq(create(oid, uid, 1000).status, 201)
     reconcile()
     eq(status(oid), "READY")
+
+
+# ---- configuration ------------------------------------------------------------
+
+def check_config(**env):
+    r = subprocess.run([MEMBERAPI_BIN, "check-config"], capture_output=True, text=True,
+                       env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LOG_FILE": "-",
+                            **env}, timeout=60)
+    return r.returncode, r.stdout + r.stderr
+
+
+@test
+def gateway_configuration_is_checked_at_start():
+    # no secret: the server starts, the gateway takes no payment (503)
+    rc, out = check_config()
+    eq(rc, 0, out[-300:])
+    check("event=gateway_not_configured gateway=TOSS" in out, out[-500:])
+    # a live key never crosses the network in clear text
+    rc, out = check_config(TOSS_API_BASE="http://pg.example.com", TOSS_SECRET_KEY="live_sk_secret1")
+    check(rc != 0 and "TOSS_API_BASE" in out and "live_sk_secret1" not in out, out[-300:])
+    # a key that would break Basic auth; the message does not echo it
+    rc, out = check_config(TOSS_SECRET_KEY="test_sk_a:b")
+    check(rc != 0 and "TOSS_SECRET_KEY" in out and "test_sk_a:b" not in out, out[-300:])
+    rc, out = check_config(TOSS_SECRET_KEY="test_sk_ok", TOSS_CONNECT_TIMEOUT_MS="9000",
+                           TOSS_TIMEOUT_MS="5000")
+    check(rc != 0 and "TOSS_CONNECT_TIMEOUT_MS" in out, out[-300:])
+    rc, out = check_config(TOSS_SECRET_KEY="test_sk_ok", PAYMENT_MAX_AMOUNT="0")
+    check(rc != 0 and "PAYMENT_MAX_AMOUNT" in out, out[-300:])
+    rc, out = check_config(TOSS_SECRET_KEY="test_sk_ok")
+    eq(rc, 0, out[-300:])
+    check("key=TOSS_SECRET_KEY value=(set)" in out and "test_sk_ok" not in out, out[-500:])

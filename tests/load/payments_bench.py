@@ -66,8 +66,18 @@ def restart_pool(quiet):
     extra = "RECONCILE_INTERVAL_S=0 " if quiet else ""
     subprocess.run(["bash", "-c", '. "$ROOT/scripts/lib/stack.sh"; '
                     f'stop_pid "$RUN/pool.pid" TERM 20; {extra}start_pool'],
-                   env=dict(os.environ, ROOT=apitest.ROOT), check=True)
+                   env=dict(os.environ, ROOT=apitest.ROOT, MEMBERAPI_BIN=POOL_BIN), check=True)
     paytest.wait_ready()
+
+
+def running_pool_binary():
+    """The binary the stack's pool runs now: restarts keep it (a sanitizer or
+    a release build, whatever MEMBERAPI_BIN says in this environment)."""
+    with open(os.path.join(apitest.STACK_DIR, "run", "pool.pid")) as f:
+        return os.readlink(f"/proc/{int(f.read().strip())}/exe")
+
+
+POOL_BIN = None
 
 
 AUTH = "Basic " + base64.b64encode((apitest.TOSS_SECRET_KEY + ":").encode()).decode()
@@ -245,7 +255,10 @@ def main():
     if apitest.api("GET", "/ready").status != 200:
         sys.exit("payments.sh: the stack is not ready (scripts/run)")
     tag = f"bn{int(time.time()) % 1000000}"
-    binary = paytest.MEMBERAPI_BIN
+    global POOL_BIN
+    POOL_BIN = running_pool_binary()
+    paytest.MEMBERAPI_BIN = POOL_BIN  # the reconciler run too
+    binary = POOL_BIN
     print(f"payments benchmark: pool {binary}, WORKERS={os.environ.get('WORKERS', 'nproc')}, "
           f"{os.cpu_count()} CPUs", flush=True)
     restart_pool(True)

@@ -309,6 +309,11 @@ static void test_configuration(void)
     CU_ASSERT_EQUAL(toss_configure("http://localhost.evil:80", "k", 100, 500, err, sizeof(err)),
                     -1);
     CU_ASSERT_EQUAL(toss_configure("http://127.0.0.2:8/x", "k", 100, 500, err, sizeof(err)), 0);
+    /* a sandbox in a container or namespace, reached with a test key */
+    CU_ASSERT_EQUAL(toss_configure("http://sandbox:8090", "test_sk_x", 100, 500, err, sizeof(err)),
+                    0);
+    CU_ASSERT_EQUAL(toss_configure("http://sandbox:8090", "live_sk_x", 100, 500, err, sizeof(err)),
+                    -1);
     CU_ASSERT_EQUAL(toss_configure("https://x", "", 100, 500, err, sizeof(err)), -1);
     CU_ASSERT_EQUAL(toss_configure("https://x", NULL, 100, 500, err, sizeof(err)), -1);
     CU_ASSERT_EQUAL(toss_configure("https://x", "a:b", 100, 500, err, sizeof(err)), -1);
