@@ -255,6 +255,7 @@ static void success(http_req_t *r)
     err_t e;
     const char *pk = NULL, *oid = NULL;
     int64_t amount = 0;
+    err_clear(&e);
     if (refuse_head(r, "GET, POST"))
         return;
     const payment_gateway_t *gw = r->nparams > 0 ? gateway_by_slug(r->params[0]) : NULL;
