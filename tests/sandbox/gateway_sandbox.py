@@ -238,6 +238,7 @@ class State:
         self.stats_requests = 0
         self.stats_confirm = {}
         self.stats_confirm_total = 0
+        self.stats_confirm_replays = {}
         self.stats_lookups = 0
         self.stats_cancels = 0
         self.clock.offset = 0.0
@@ -748,6 +749,9 @@ class Handler(BaseHTTPRequestHandler):
         if replay is not None:
             status, body, ctype = replay
             self._note += " replay"
+            if route == "confirm" and order_id is not None:
+                with st.lock:
+                    st.stats_confirm_replays[order_id] = st.stats_confirm_replays.get(order_id, 0) + 1
         else:
             try:
                 status, body = self._execute(route, arg, owner, data, en)
@@ -1016,6 +1020,7 @@ class Handler(BaseHTTPRequestHandler):
                 self._json(200, {"requests": st.stats_requests,
                                  "confirmCalls": dict(st.stats_confirm),
                                  "confirmCallsTotal": st.stats_confirm_total,
+                                 "confirmReplays": dict(st.stats_confirm_replays),
                                  "lookups": st.stats_lookups,
                                  "cancelCalls": st.stats_cancels})
         elif name == "reset":

@@ -1,0 +1,197 @@
+"""test_points.py: the points endpoints (API.md "Users and points") through
+nginx: balance, history pagination, and the operator's adjustment on the
+admin listener (auth, idempotency key, never below zero)."""
+import json
+import threading
+import time
+
+import apitest
+from apitest import admin, api, check, eq, is_error_envelope, sql1, test
+from paytest import balance, new_user
+
+PATCH = "/internal/v1/users/points"
+
+
+def bearer(token=None):
+    return {"Authorization": "Bearer " + (token or apitest.admin_token())}
+
+
+def adjust(uid, amount, key, reason="manual adjustment", headers=None):
+    body = {"userId": uid, "amount": amount, "reason": reason, "idempotencyKey": key}
+    return admin("PATCH", PATCH, body, headers=headers if headers is not None else bearer())
+
+
+def key(tag):
+    return f"{tag}-{time.time_ns()}"
+
+
+@test
+def balance_of_a_user():
+    uid = new_user()
+    r = api("GET", f"/api/v1/users/{uid}/points")
+    eq(r.status, 200)
+    eq(r.json["data"], {"userId": uid, "point": 0})
+    eq(r.json["code"], 200)
+    eq(r.json["status"], "OK")
+
+
+@test
+def balance_of_unknown_and_malformed_users():
+    is_error_envelope(api("GET", "/api/v1/users/999999999999/points"), 404, "NO_RESOURCE")
+    is_error_envelope(api("GET", "/api/v1/users/0/points"), 400, "INVALID_PARAMETER")
+    is_error_envelope(api("GET", "/api/v1/users/abc/points"), 400, "INVALID_PARAMETER")
+    is_error_envelope(api("GET", "/api/v1/users/99999999999999999999/points"), 400,
+                      "INVALID_PARAMETER")
+    is_error_envelope(api("GET", "/api/v1/users/999999999999/points/history"), 404, "NO_RESOURCE")
+
+
+@test
+def admin_adjustment_changes_balance_and_ledger():
+    uid = new_user()
+    r = adjust(uid, 1500, key("grant"), "이벤트 적립")
+    eq(r.status, 200, repr(r))
+    d = r.json["data"]
+    eq((d["userId"], d["amount"], d["point"], d["reason"]), (uid, 1500, 1500, "이벤트 적립"))
+    check(isinstance(d["ledgerId"], int) and len(d["createdAt"]) == 19, repr(d))
+    eq(balance(uid), 1500)
+    r = adjust(uid, -500, key("take"))
+    eq(r.json["data"]["point"], 1000)
+    eq(balance(uid), 1000)
+    eq(api("GET", f"/api/v1/users/{uid}/points").json["data"]["point"], 1000)
+    # the ledger replays the balance
+    eq(sql1(f"SELECT sum(delta) FROM point_ledger WHERE user_id = {uid}"), "1000")
+
+
+@test
+def admin_idempotency_key_replays_the_first_result():
+    uid = new_user()
+    k = key("once")
+    first = adjust(uid, 700, k)
+    eq(first.status, 200)
+    check(first.header("Idempotent-Replayed") is None, "first answer is not a replay")
+    again = adjust(uid, 700, k)
+    eq(again.status, 200)
+    eq(again.json["data"], first.json["data"])
+    eq(again.header("Idempotent-Replayed"), "true")
+    # even with another body the key answers the first result and changes nothing
+    other = adjust(uid, 99999, k, "different")
+    eq(other.json["data"], first.json["data"])
+    eq(balance(uid), 700)
+    eq(sql1(f"SELECT count(*) FROM point_ledger WHERE user_id = {uid}"), "1")
+
+
+@test
+def admin_idempotency_key_under_concurrency():
+    uid = new_user()
+    k = key("race")
+    answers = []
+
+    def go():
+        answers.append(adjust(uid, 300, k))
+
+    ts = [threading.Thread(target=go) for _ in range(12)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    eq(sorted({a.status for a in answers}), [200])
+    eq(len({json.dumps(a.json["data"], sort_keys=True) for a in answers}), 1)
+    eq(balance(uid), 300)
+    eq(sql1(f"SELECT count(*) FROM point_ledger WHERE user_id = {uid}"), "1")
+
+
+@test
+def admin_adjustment_never_below_zero():
+    uid = new_user()
+    adjust(uid, 100, key("seed"))
+    r = adjust(uid, -101, key("over"))
+    is_error_envelope(r, 409, "CONFLICT")
+    eq(balance(uid), 100)
+    eq(sql1(f"SELECT count(*) FROM point_ledger WHERE user_id = {uid}"), "1")
+    eq(adjust(uid, -100, key("exact")).json["data"]["point"], 0)
+    is_error_envelope(adjust(uid, -1, key("zero")), 409, "CONFLICT")
+    eq(balance(uid), 0)
+
+
+@test
+def admin_adjustment_for_unknown_user():
+    is_error_envelope(adjust(999999999999, 10, key("nouser")), 404, "NO_RESOURCE")
+
+
+@test
+def admin_route_only_on_the_admin_listener():
+    uid = new_user()
+    body = {"userId": uid, "amount": 10, "reason": "r", "idempotencyKey": key("pub")}
+    r = api("PATCH", PATCH, body, headers=bearer())
+    is_error_envelope(r, 404, "NO_RESOURCE")
+    eq(balance(uid), 0)
+
+
+@test
+def admin_route_needs_the_bearer_token():
+    uid = new_user()
+    is_error_envelope(adjust(uid, 10, key("a"), headers={}), 401, "UNAUTHORIZED")
+    is_error_envelope(adjust(uid, 10, key("b"), headers={"Authorization": "Basic eDp5"}), 401,
+                      "UNAUTHORIZED")
+    is_error_envelope(adjust(uid, 10, key("c"), headers=bearer("not-the-admin-token-at-all")),
+                      403, "FORBIDDEN")
+    eq(balance(uid), 0)
+
+
+@test
+def admin_adjustment_rejects_bad_bodies():
+    uid = new_user()
+    bad = [
+        "",
+        "not json",
+        "[]",
+        {"userId": uid, "amount": 10, "reason": "r"},
+        {"userId": uid, "amount": 0, "reason": "r", "idempotencyKey": "k1"},
+        {"userId": uid, "amount": 1.5, "reason": "r", "idempotencyKey": "k1"},
+        {"userId": str(uid), "amount": 10, "reason": "r", "idempotencyKey": "k1"},
+        {"userId": uid, "amount": 10, "reason": " ", "idempotencyKey": "k1"},
+        {"userId": uid, "amount": 10, "reason": "r", "idempotencyKey": "has space"},
+        {"userId": uid, "amount": 10, "reason": "r", "idempotencyKey": "k1", "extra": True},
+        '{"userId": %d, "amount": 10, "amount": 10000, "reason": "r", "idempotencyKey": "k1"}' % uid,
+        '{"userId": %d, "amount": 10, "reason": "r", "idempotencyKey": "k1"} trailing' % uid,
+    ]
+    for b in bad:
+        h = dict(bearer(), **{"Content-Type": "application/json"})
+        r = admin("PATCH", PATCH, b, headers=h)
+        is_error_envelope(r, 400, "INVALID_PARAMETER")
+    r = admin("PATCH", PATCH, '{"userId":1}', headers=dict(bearer(), **{"Content-Type": "text/plain"}))
+    is_error_envelope(r, 415, "UNSUPPORTED_MEDIA_TYPE")
+    eq(balance(uid), 0)
+
+
+@test
+def history_is_paginated_newest_first():
+    uid = new_user()
+    for i in range(1, 6):
+        eq(adjust(uid, i * 100, key(f"h{i}"), f"step {i}").status, 200)
+    r = api("GET", f"/api/v1/users/{uid}/points/history?page=0&size=2")
+    eq(r.status, 200)
+    d = r.json["data"]
+    eq((d["page"], d["size"], d["totalElements"], d["totalPages"], d["hasNext"]),
+       (0, 2, 5, 3, True))
+    eq(d["nextCursor"], None)
+    eq([c["delta"] for c in d["contents"]], [500, 400])
+    c = d["contents"][0]
+    eq(sorted(c), ["createdAt", "delta", "id", "paymentOrderId", "reason"])
+    eq((c["reason"], c["paymentOrderId"]), ("step 5", None))
+    last = api("GET", f"/api/v1/users/{uid}/points/history?page=2&size=2").json["data"]
+    eq(([x["delta"] for x in last["contents"]], last["hasNext"]), ([100], False))
+    beyond = api("GET", f"/api/v1/users/{uid}/points/history?page=9&size=2").json["data"]
+    eq((beyond["contents"], beyond["totalElements"]), ([], 5))
+    default = api("GET", f"/api/v1/users/{uid}/points/history").json["data"]
+    eq((default["page"], default["size"], len(default["contents"])), (0, 10, 5))
+    ids = [x["id"] for x in default["contents"]]
+    eq(ids, sorted(ids, reverse=True))
+
+
+@test
+def history_rejects_bad_paging():
+    uid = new_user()
+    for qs in ("page=-1", "page=x", "size=0", "size=101", "size=1&size=2", "page=100001"):
+        is_error_envelope(api("GET", f"/api/v1/users/{uid}/points/history?{qs}"), 400,
+                          "INVALID_PARAMETER")
