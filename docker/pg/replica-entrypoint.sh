@@ -6,7 +6,8 @@
 set -euo pipefail
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
     until pg_isready -h "$PRIMARY_HOST" -p 5432 -q; do sleep 1; done
-    pg_basebackup -h "$PRIMARY_HOST" -p 5432 -U postgres -D "$PGDATA" -R -X stream -S replica1
+    pg_basebackup -h "$PRIMARY_HOST" -p 5432 -U postgres -D "$PGDATA" -R -X stream -S replica1 \
+        --checkpoint=fast
     chmod 700 "$PGDATA"
 fi
 exec postgres -c hot_standby=on -c hot_standby_feedback=on

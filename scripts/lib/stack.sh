@@ -6,7 +6,9 @@
 # pid files. Processes are stopped by the pid they recorded, never by name.
 # Every variable of API.md's configuration table overrides the default when
 # set in the environment; STACK_* variables move the stack's own ports so two
-# stacks can run side by side.
+# stacks can run side by side. The default ports are below 32768, outside
+# Linux's range for outgoing connections, so a client socket can never hold
+# one of them when a service starts.
 
 ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 STACK_DIR=${STACK_DIR:-$ROOT/.stack}
@@ -15,10 +17,10 @@ MEMBERAPI_BIN=${MEMBERAPI_BIN:-$BUILD_DIR/src/memberapi}
 
 HTTP_PORT=${HTTP_PORT:-8080}
 ADMIN_PORT=${ADMIN_PORT:-8081}
-STACK_PG_PORT=${STACK_PG_PORT:-55432}
-STACK_PG_REPLICA_PORT=${STACK_PG_REPLICA_PORT:-55433}
-STACK_REDIS_PORT=${STACK_REDIS_PORT:-56379}
-STACK_SANDBOX_PORT=${STACK_SANDBOX_PORT:-58090}
+STACK_PG_PORT=${STACK_PG_PORT:-15432}
+STACK_PG_REPLICA_PORT=${STACK_PG_REPLICA_PORT:-15433}
+STACK_REDIS_PORT=${STACK_REDIS_PORT:-16379}
+STACK_SANDBOX_PORT=${STACK_SANDBOX_PORT:-18090}
 STACK_NGINX_WORKERS=${STACK_NGINX_WORKERS:-auto}
 STACK_PAYMENT_RATE=${STACK_PAYMENT_RATE:-200}
 STACK_PAYMENT_BURST=${STACK_PAYMENT_BURST:-400}
@@ -180,7 +182,8 @@ HBA
     fi
     touch "$LOGS/pg-primary.log" && chown "$PG_USER" "$LOGS/pg-primary.log"
     if ! as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_PRIMARY" status >/dev/null 2>&1; then
-        as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_PRIMARY" -l "$LOGS/pg-primary.log" -w -t 60 start >/dev/null \
+        as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_PRIMARY" -l "$LOGS/pg-primary.log" -w -t 60 \
+            -o "-p $STACK_PG_PORT" start >/dev/null \
             || die "PostgreSQL primary did not start (see $LOGS/pg-primary.log)"
     fi
     local psql_="psql -X -q -h 127.0.0.1 -p $STACK_PG_PORT -U postgres"
@@ -197,13 +200,17 @@ start_replica() {
         rm -rf "$PGDATA_REPLICA"
         mkdir -p "$PGDATA_REPLICA" && chown "$PG_USER" "$PGDATA_REPLICA" && chmod 700 "$PGDATA_REPLICA"
         as_pg "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$STACK_PG_PORT" -U postgres \
-            -D "$PGDATA_REPLICA" -R -X stream -S replica1 >/dev/null \
+            -D "$PGDATA_REPLICA" -R -X stream -S replica1 --checkpoint=fast >/dev/null \
             || die "pg_basebackup failed"
         echo "port = $STACK_PG_REPLICA_PORT" >> "$PGDATA_REPLICA/postgresql.auto.conf"
     fi
     touch "$LOGS/pg-replica.log" && chown "$PG_USER" "$LOGS/pg-replica.log"
     if ! as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_REPLICA" status >/dev/null 2>&1; then
-        as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_REPLICA" -l "$LOGS/pg-replica.log" -w -t 60 start >/dev/null \
+        # The ports come from the environment at every start (not only at
+        # creation), so STACK_PG_PORT / STACK_PG_REPLICA_PORT can move a stack.
+        as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_REPLICA" -l "$LOGS/pg-replica.log" -w -t 60 \
+            -o "-p $STACK_PG_REPLICA_PORT -c primary_conninfo='host=127.0.0.1 port=$STACK_PG_PORT user=postgres application_name=replica1'" \
+            start >/dev/null \
             || die "PostgreSQL replica did not start (see $LOGS/pg-replica.log)"
     fi
 }

@@ -37,7 +37,7 @@ def redis_port():
         m = re.match(r"redis://(?:[^@]*@)?[^:/]+:(\d+)", url)
         if m:
             return m.group(1)
-    return os.environ.get("STACK_REDIS_PORT", "56379")
+    return os.environ.get("STACK_REDIS_PORT", "16379")
 
 
 def redis(*args):

@@ -13,7 +13,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from apitest import STACK_DIR, api, check, eq, stack, test, wait_until  # noqa: E402
 
-BASE = int(os.environ.get("STACK_REDIS_PORT", "56379")) + 100
+BASE = int(os.environ.get("STACK_REDIS_PORT", "16379")) + 100
 MASTER, REPLICA, SENTINEL = BASE, BASE + 1, BASE + 2
 DIR = os.path.join(STACK_DIR, "sentinel-test")
 

@@ -25,10 +25,15 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 HTTP_PORT = int(os.environ.get("HTTP_PORT", "8080"))
 ADMIN_PORT = int(os.environ.get("ADMIN_PORT", "8081"))
 STACK_DIR = os.environ.get("STACK_DIR", os.path.join(ROOT, ".stack"))
-DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://memberapi@127.0.0.1:55432/memberapi")
+# Defaults derived from the STACK_* ports exactly as scripts/lib/stack.sh
+# derives them, so a test never reaches another stack's services.
+_PG = os.environ.get("STACK_PG_PORT", "15432")
+_PG_REPLICA = os.environ.get("STACK_PG_REPLICA_PORT", "15433")
+DATABASE_URL = os.environ.get("DATABASE_URL", f"postgresql://memberapi@127.0.0.1:{_PG}/memberapi")
 REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL",
-                             "postgresql://memberapi@127.0.0.1:55433/memberapi")
-TOSS_API_BASE = os.environ.get("TOSS_API_BASE", "http://127.0.0.1:58090")
+                             f"postgresql://memberapi@127.0.0.1:{_PG_REPLICA}/memberapi")
+TOSS_API_BASE = os.environ.get("TOSS_API_BASE",
+                               "http://127.0.0.1:%s" % os.environ.get("STACK_SANDBOX_PORT", "18090"))
 TOSS_SECRET_KEY = os.environ.get("TOSS_SECRET_KEY", "test_sk_sandbox_0000000000000000")
 
 

@@ -22,12 +22,7 @@ import time
 import apitest
 from apitest import api, check, eq, sql, sql1
 
-# The stack's own database when DATABASE_URL is not exported (stack.sh
-# derives it from STACK_PG_PORT the same way): never another stack's.
-if "DATABASE_URL" not in os.environ:
-    apitest.DATABASE_URL = ("postgresql://memberapi@127.0.0.1:%s/memberapi"
-                            % os.environ.get("STACK_PG_PORT", "55432"))
-SANDBOX_PORT = int(os.environ.get("STACK_SANDBOX_PORT", "58090"))
+SANDBOX_PORT = int(os.environ.get("STACK_SANDBOX_PORT", "18090"))
 TOSS_TIMEOUT_MS = int(os.environ.get("TOSS_TIMEOUT_MS", "15000"))
 TOSS_CONNECT_TIMEOUT_MS = int(os.environ.get("TOSS_CONNECT_TIMEOUT_MS", "3000"))
 # payment_lease_ms(): one gateway call plus the 5 s database margin.

@@ -21,7 +21,7 @@ BIG_PROFILES, BIG_VIEWS = 1_000_000, 10_000_000
 def redis_port():
     url = os.environ.get("REDIS_URL", "")
     m = re.match(r"redis://(?:[^@]*@)?[^:/]+:(\d+)", url)
-    return m.group(1) if m else os.environ.get("STACK_REDIS_PORT", "56379")
+    return m.group(1) if m else os.environ.get("STACK_REDIS_PORT", "16379")
 
 
 def clear_profile_cache():

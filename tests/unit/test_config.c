@@ -139,7 +139,7 @@ static void test_url_check(void)
 {
     char err[128];
     CU_ASSERT_EQUAL(cfg_check_url("https://api.tosspayments.com", err, sizeof(err)), 0);
-    CU_ASSERT_EQUAL(cfg_check_url("HTTP://127.0.0.1:58090", err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(cfg_check_url("HTTP://127.0.0.1:18090", err, sizeof(err)), 0);
     CU_ASSERT_EQUAL(cfg_check_url("ftp://x", err, sizeof(err)), -1);
     CU_ASSERT_EQUAL(cfg_check_url("http://a b", err, sizeof(err)), -1);
     CU_ASSERT_EQUAL(cfg_check_listen("/tmp/x.sock", err, sizeof(err)), 0);
