@@ -109,47 +109,57 @@ static void line(jw_t *out, const char *name, const char *suffix, const char *la
         jw_append(out, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
+/* One series' sample lines. */
+static void render_series(jw_t *out, const series_t *s)
+{
+    const slot_t *v = &slots[s->offset];
+    char val[32];
+    if (s->kind != METRICS_HISTOGRAM) {
+        snprintf(val, sizeof(val), "%lld", (long long)atomic_load(&v[0].v));
+        line(out, s->name, "", s->labels, "", val);
+        return;
+    }
+    int64_t cum = 0;
+    for (int b = 0; b < METRICS_BUCKETS; b++) {
+        char le[32];
+        cum += atomic_load(&v[b].v);
+        if (b < METRICS_BUCKETS - 1)
+            snprintf(le, sizeof(le), "le=\"%g\"", bucket_le[b]);
+        else
+            snprintf(le, sizeof(le), "le=\"+Inf\"");
+        snprintf(val, sizeof(val), "%lld", (long long)cum);
+        line(out, s->name, "_bucket", s->labels, le, val);
+    }
+    snprintf(val, sizeof(val), "%.6f", (double)atomic_load(&v[METRICS_BUCKETS].v) / 1e6);
+    line(out, s->name, "_sum", s->labels, "", val);
+    snprintf(val, sizeof(val), "%lld", (long long)atomic_load(&v[METRICS_BUCKETS + 1].v));
+    line(out, s->name, "_count", s->labels, "", val);
+}
+
 void metrics_render(jw_t *out)
 {
     if (slots == NULL)
         return;
+    /* The text format wants each family as one group under one HELP/TYPE,
+     * whatever order its series were registered in. */
     for (int i = 0; i < nseries; i++) {
         const series_t *s = &series[i];
         bool first = true;
-        for (int j = 0; j < i; j++)
+        for (int j = 0; j < i && first; j++)
             if (strcmp(series[j].name, s->name) == 0)
                 first = false;
-        if (first) {
-            char buf[512];
-            const char *type = s->kind == METRICS_COUNTER ? "counter"
-                               : s->kind == METRICS_GAUGE ? "gauge"
-                                                          : "histogram";
-            int n = snprintf(buf, sizeof(buf), "# HELP %s %s\n# TYPE %s %s\n", s->name, s->help,
-                             s->name, type);
-            if (n > 0)
-                jw_append(out, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
-        }
-        const slot_t *v = &slots[s->offset];
-        char val[32];
-        if (s->kind != METRICS_HISTOGRAM) {
-            snprintf(val, sizeof(val), "%lld", (long long)atomic_load(&v[0].v));
-            line(out, s->name, "", s->labels, "", val);
+        if (!first)
             continue;
-        }
-        int64_t cum = 0;
-        for (int b = 0; b < METRICS_BUCKETS; b++) {
-            char le[32];
-            cum += atomic_load(&v[b].v);
-            if (b < METRICS_BUCKETS - 1)
-                snprintf(le, sizeof(le), "le=\"%g\"", bucket_le[b]);
-            else
-                snprintf(le, sizeof(le), "le=\"+Inf\"");
-            snprintf(val, sizeof(val), "%lld", (long long)cum);
-            line(out, s->name, "_bucket", s->labels, le, val);
-        }
-        snprintf(val, sizeof(val), "%.6f", (double)atomic_load(&v[METRICS_BUCKETS].v) / 1e6);
-        line(out, s->name, "_sum", s->labels, "", val);
-        snprintf(val, sizeof(val), "%lld", (long long)atomic_load(&v[METRICS_BUCKETS + 1].v));
-        line(out, s->name, "_count", s->labels, "", val);
+        char buf[512];
+        const char *type = s->kind == METRICS_COUNTER ? "counter"
+                           : s->kind == METRICS_GAUGE ? "gauge"
+                                                      : "histogram";
+        int n = snprintf(buf, sizeof(buf), "# HELP %s %s\n# TYPE %s %s\n", s->name, s->help,
+                         s->name, type);
+        if (n > 0)
+            jw_append(out, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+        for (int j = i; j < nseries; j++)
+            if (strcmp(series[j].name, s->name) == 0)
+                render_series(out, &series[j]);
     }
 }

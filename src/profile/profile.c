@@ -41,6 +41,10 @@ static const cfg_key_t keys[] = {
       "life of the lock held while one request recomputes a missing key", NULL },
     { "PROFILE_CACHE_WAIT_MS", CFG_INT, &profile_cfg.wait_ms, "100", 0, 5000,
       "how long other requests wait for that recompute before reading PostgreSQL", NULL },
+    { "PROFILE_CACHE_NEAR_TTL_MS", CFG_INT, &profile_cfg.near_ttl_ms, "1000", 0, 60000,
+      "how long a worker keeps its own copy of a cached value (0: no near cache)", NULL },
+    { "PROFILE_CACHE_NEAR_ENTRIES", CFG_INT, &profile_cfg.near_entries, "4096", 16, 1048576,
+      "slots of the near cache per worker", NULL },
     { "PROFILE_VIEW_FLUSH_INTERVAL_MS", CFG_INT, &profile_cfg.flush_interval_ms, "200", 10, 200,
       "longest time a recorded view waits in the worker's buffer", NULL },
     { "PROFILE_VIEW_BATCH_MAX", CFG_INT, &profile_cfg.batch_max, "1000", 1, 10000,
@@ -199,10 +203,12 @@ static void register_metrics(void)
     static const char *const labels[2][PROFILE_CACHE__COUNT] = {
         { "kind=\"detail\",result=\"hit\"", "kind=\"detail\",result=\"negative_hit\"",
           "kind=\"detail\",result=\"miss\"", "kind=\"detail\",result=\"wait_hit\"",
-          "kind=\"detail\",result=\"wait_timeout\"", "kind=\"detail\",result=\"bypass\"" },
+          "kind=\"detail\",result=\"wait_timeout\"", "kind=\"detail\",result=\"bypass\"",
+          "kind=\"detail\",result=\"near_hit\"" },
         { "kind=\"list\",result=\"hit\"", "kind=\"list\",result=\"negative_hit\"",
           "kind=\"list\",result=\"miss\"", "kind=\"list\",result=\"wait_hit\"",
-          "kind=\"list\",result=\"wait_timeout\"", "kind=\"list\",result=\"bypass\"" },
+          "kind=\"list\",result=\"wait_timeout\"", "kind=\"list\",result=\"bypass\"",
+          "kind=\"list\",result=\"near_hit\"" },
     };
     static const char *const reads[2][2] = {
         { "kind=\"detail\",role=\"primary\"", "kind=\"detail\",role=\"replica\"" },
@@ -289,6 +295,7 @@ static int worker_start(void)
     } else {
         profile_cursor_set_key(cursor_secret(), strlen(cursor_secret()));
     }
+    profile_near_init(); /* each worker its own, sized by the current config */
     return profile_views_start();
 }
 

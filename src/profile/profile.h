@@ -33,6 +33,8 @@ typedef struct profile_config {
     int64_t generation;        /* PROFILE_CACHE_GENERATION: part of every key */
     int64_t lock_ms;           /* PROFILE_CACHE_LOCK_MS: life of a recompute lock */
     int64_t wait_ms;           /* PROFILE_CACHE_WAIT_MS: how long others wait for it */
+    int64_t near_ttl_ms;       /* PROFILE_CACHE_NEAR_TTL_MS: worker-local copy (0: off) */
+    int64_t near_entries;      /* PROFILE_CACHE_NEAR_ENTRIES: its slots per worker */
     int64_t flush_interval_ms; /* PROFILE_VIEW_FLUSH_INTERVAL_MS */
     int64_t batch_max;         /* PROFILE_VIEW_BATCH_MAX: views per transaction */
     int64_t buffer_max;        /* PROFILE_VIEW_BUFFER_MAX: views held per worker */
@@ -55,6 +57,7 @@ typedef enum {
     PROFILE_CACHE_WAIT_HIT,     /* waited for another request's recompute */
     PROFILE_CACHE_WAIT_TIMEOUT, /* waited in vain, read PostgreSQL itself */
     PROFILE_CACHE_BYPASS,       /* Redis disabled, down or its breaker open */
+    PROFILE_CACHE_NEAR_HIT,     /* served from the worker's near cache */
     PROFILE_CACHE__COUNT
 } profile_cache_result_t;
 
@@ -123,6 +126,9 @@ int profile_cursor_decode(const char *s, profile_sort_t expect, profile_cursor_t
 
 /* Versioned keys: "profile:v<format>:g<generation>:...". They return the
  * length or -1 when cap is too small. */
+/* The near cache (per worker, in memory, before Redis); after config. */
+void profile_near_init(void);
+
 int profile_key_detail(char *out, size_t cap, int64_t generation, int64_t id);
 int profile_key_page(char *out, size_t cap, int64_t generation, profile_sort_t s, int64_t size,
                      int64_t page);

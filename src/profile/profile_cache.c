@@ -12,13 +12,23 @@
  * then read PostgreSQL themselves, so a hung recompute can delay a request
  * but never fail it. Any Redis failure (down, timeout, breaker OPEN: rds.c
  * returns NULL without a round trip) turns the rest of the request into a
- * plain PostgreSQL read: at most one Redis timeout per request. */
+ * plain PostgreSQL read: at most one Redis timeout per request.
+ *
+ * Near cache: each worker keeps what it read or computed for
+ * PROFILE_CACHE_NEAR_TTL_MS (1 s) in a fixed table in its own memory, in
+ * front of Redis. A hot profile then costs no Redis round trip at all, and
+ * while Redis is away each worker still reads PostgreSQL at most once per key
+ * and TTL. It adds at most that TTL to the staleness bound (docs/profiles.md).
+ * The table is direct-mapped (a new key evicts the slot's old one) with
+ * striped locks, so the threads of a worker share it without contention. */
 #include "profile/profile.h"
 #include "common/ktime.h"
 #include "common/log.h"
 #include "infra/rds.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -54,6 +64,98 @@ int profile_key_cursor(char *out, size_t cap, int64_t generation, profile_sort_t
                      (long long)generation, profile_sort_name(s), (long long)size, t);
     return (n < 0 || (size_t)n >= cap) ? -1 : n;
 }
+
+/* ---- near cache ----------------------------------------------------------- */
+
+#define NEAR_STRIPES 64
+
+typedef struct {
+    uint64_t hash;
+    int64_t expires_ms;
+    char *val; /* malloc'd; NULL for "does not exist" */
+    size_t len;
+    bool found;
+    char key[PROFILE_KEY_MAX];
+} near_slot_t;
+
+static near_slot_t *near_tab;
+static size_t near_n;
+static pthread_mutex_t near_lock[NEAR_STRIPES];
+
+void profile_near_init(void)
+{
+    if (near_tab != NULL || profile_cfg.near_ttl_ms <= 0)
+        return;
+    near_n = (size_t)profile_cfg.near_entries;
+    near_tab = calloc(near_n, sizeof(*near_tab));
+    if (near_tab == NULL) {
+        near_n = 0;
+        return;
+    }
+    for (int i = 0; i < NEAR_STRIPES; i++)
+        pthread_mutex_init(&near_lock[i], NULL);
+}
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* 1 with a copy of the value (in a) when the worker has it fresh, else 0. */
+static int near_get(const char *key, arena_t *a, const char **json, size_t *len, bool *found)
+{
+    if (near_n == 0)
+        return 0;
+    uint64_t h = fnv1a(key);
+    size_t i = h % near_n;
+    pthread_mutex_t *m = &near_lock[i % NEAR_STRIPES];
+    int rc = 0;
+    pthread_mutex_lock(m);
+    near_slot_t *s = &near_tab[i];
+    if (s->hash == h && s->expires_ms > ktime_mono_ms() && strcmp(s->key, key) == 0) {
+        *found = s->found;
+        *json = s->found ? arena_strndup(a, s->val, s->len) : NULL;
+        *len = s->found ? s->len : 0;
+        rc = 1;
+    }
+    pthread_mutex_unlock(m);
+    return rc;
+}
+
+static void near_put(const char *key, const char *json, size_t len, bool found, int64_t ttl_ms)
+{
+    if (near_n == 0 || strlen(key) >= PROFILE_KEY_MAX)
+        return;
+    if (ttl_ms > profile_cfg.near_ttl_ms)
+        ttl_ms = profile_cfg.near_ttl_ms;
+    char *copy = NULL;
+    if (found) {
+        copy = malloc(len + 1);
+        if (copy == NULL)
+            return;
+        memcpy(copy, json, len);
+        copy[len] = '\0';
+    }
+    uint64_t h = fnv1a(key);
+    size_t i = h % near_n;
+    pthread_mutex_t *m = &near_lock[i % NEAR_STRIPES];
+    pthread_mutex_lock(m);
+    near_slot_t *s = &near_tab[i];
+    char *old = s->val;
+    s->hash = h;
+    s->val = copy;
+    s->len = len;
+    s->found = found;
+    s->expires_ms = ktime_mono_ms() + ttl_ms;
+    snprintf(s->key, sizeof(s->key), "%s", key);
+    pthread_mutex_unlock(m);
+    free(old);
+}
+
+/* ---- Redis ------------------------------------------------------------------- */
 
 static void count(profile_kind_t kind, profile_cache_result_t res)
 {
@@ -124,14 +226,11 @@ static void unlock(const char *lkey)
         freeReplyObject(r);
 }
 
-int profile_cache_fetch(profile_kind_t kind, const char *key, int64_t ttl_s, profile_load_fn load,
+static int fetch_shared(profile_kind_t kind, const char *key, int64_t ttl_s, profile_load_fn load,
                         void *ctx, arena_t *a, const char **json, size_t *len, bool *found,
                         err_t *err)
 {
-    *json = NULL;
-    *len = 0;
-    *found = false;
-    if (!profile_cfg.cache || !rds_enabled()) {
+    if (!rds_enabled()) {
         count(kind, PROFILE_CACHE_BYPASS);
         return load(ctx, a, json, len, found, err);
     }
@@ -188,4 +287,25 @@ int profile_cache_fetch(profile_kind_t kind, const char *key, int64_t ttl_s, pro
     count(kind, PROFILE_CACHE_WAIT_TIMEOUT);
     log_debug("event=profile_cache_wait_timeout key=%s", log_q(key));
     return load(ctx, a, json, len, found, err);
+}
+
+int profile_cache_fetch(profile_kind_t kind, const char *key, int64_t ttl_s, profile_load_fn load,
+                        void *ctx, arena_t *a, const char **json, size_t *len, bool *found,
+                        err_t *err)
+{
+    *json = NULL;
+    *len = 0;
+    *found = false;
+    if (!profile_cfg.cache) {
+        count(kind, PROFILE_CACHE_BYPASS);
+        return load(ctx, a, json, len, found, err);
+    }
+    if (near_get(key, a, json, len, found)) {
+        count(kind, PROFILE_CACHE_NEAR_HIT);
+        return 0;
+    }
+    if (fetch_shared(kind, key, ttl_s, load, ctx, a, json, len, found, err) != 0)
+        return -1;
+    near_put(key, *json, *len, *found, (*found ? ttl_s : profile_cfg.negative_ttl_s) * 1000);
+    return 0;
 }

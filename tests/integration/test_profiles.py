@@ -46,10 +46,23 @@ def redis(*args):
     return r.stdout.strip()
 
 
+# The workers' near cache keeps a value for this long after Redis lost it.
+NEAR_TTL_S = int(os.environ.get("PROFILE_CACHE_NEAR_TTL_MS", "1000")) / 1000.0
+
+
+def forget(*keys):
+    """Deletes cache keys and waits out the near cache, so the next read
+    really goes to Redis."""
+    if keys:
+        redis("DEL", *keys)
+    time.sleep(NEAR_TTL_S + 0.05)
+
+
 def clear_profile_cache():
     keys = [k for k in redis("--scan", "--pattern", "profile:*").splitlines() if k]
     for i in range(0, len(keys), 500):
         redis("DEL", *keys[i:i + 500])
+    forget()
 
 
 def metrics():
@@ -453,7 +466,7 @@ def detail_shape_and_korea_time():
 def missing_profile_is_404_and_negatively_cached():
     missing = int(sql1("SELECT coalesce(max(id), 0) + 1000000 FROM profiles"))
     key = f"profile:v1:g1:d:{missing}"
-    redis("DEL", key)
+    forget(key)
     r = get(f"{BASE}/{missing}")
     is_error_envelope(r, 404, "NO_RESOURCE")
     check(str(missing) in r.json["errorMessage"], "message names the id")
@@ -463,31 +476,62 @@ def missing_profile_is_404_and_negatively_cached():
     m0 = metrics()
     is_error_envelope(get(f"{BASE}/{missing}"), 404, "NO_RESOURCE")
     m1 = metrics()
-    eq(metric(m1, "memberapi_profile_cache_total", kind="detail", result="negative_hit")
-       - metric(m0, "memberapi_profile_cache_total", kind="detail", result="negative_hit"), 1.0,
-       "second 404 came from the negative cache")
+    eq(sum(metric(m1, "memberapi_profile_cache_total", kind="detail", result=res)
+           - metric(m0, "memberapi_profile_cache_total", kind="detail", result=res)
+           for res in ("negative_hit", "near_hit")), 1.0,
+       "second 404 came from the negative cache (Redis, or the worker's near copy)")
 
 
 @test
 def detail_and_list_are_cached_with_their_ttls():
     pid = int(sql1("SELECT min(id) + 1 FROM profiles", REPLICA_URL))
     key = f"profile:v1:g1:d:{pid}"
-    redis("DEL", key)
+    forget(key)
     data_of(get(f"{BASE}/{pid}"))
     ttl = int(redis("TTL", key))
     check(50 < ttl <= 60, f"detail TTL about 60 s (got {ttl})")
     m0 = metrics()
     data_of(get(f"{BASE}/{pid}"))
     m1 = metrics()
-    eq(metric(m1, "memberapi_profile_cache_total", kind="detail", result="hit")
-       - metric(m0, "memberapi_profile_cache_total", kind="detail", result="hit"), 1.0, "hit")
+    eq(sum(metric(m1, "memberapi_profile_cache_total", kind="detail", result=res)
+           - metric(m0, "memberapi_profile_cache_total", kind="detail", result=res)
+           for res in ("hit", "near_hit")), 1.0, "hit (Redis, or the worker's near copy)")
     lkey = "profile:v1:g1:l:name,desc:13:2"
-    redis("DEL", lkey)
+    forget(lkey)
     a = data_of(get(q(sort="name,desc", size=13, page=2)))
     ttl = int(redis("TTL", lkey))
     check(110 < ttl <= 120, f"list TTL about 120 s (got {ttl})")
     b = data_of(get(q(sort="name,desc", size=13, page=2)))
     eq(a, b, "the cached page is the same page")
+
+
+@test
+def near_cache_serves_hot_keys_and_expires():
+    pid = int(sql1("SELECT min(id) + 2 FROM profiles", REPLICA_URL))
+    key = f"profile:v1:g1:d:{pid}"
+    forget(key)
+    before = data_of(get(f"{BASE}/{pid}"))
+    m0 = metrics()
+    n = 20
+    for _ in range(n):
+        data_of(get(f"{BASE}/{pid}"))
+    m1 = metrics()
+    near = (metric(m1, "memberapi_profile_cache_total", kind="detail", result="near_hit")
+            - metric(m0, "memberapi_profile_cache_total", kind="detail", result="near_hit"))
+    workers = int(os.environ.get("WORKERS", os.cpu_count()))
+    check(near >= n - workers, f"{near} of {n} reads from the near cache (at most one Redis read "
+                               f"per worker)")
+    # A change invisible in Redis (the key is dropped) shows once the near copy expires.
+    old = before["name"]
+    sql(f"UPDATE profiles SET name = '근접캐시' WHERE id = {pid}")
+    try:
+        wait_replica(f"SELECT name FROM profiles WHERE id = {pid}", "근접캐시")
+        forget(key)
+        eq(data_of(get(f"{BASE}/{pid}"))["name"], "근접캐시", "fresh after the near TTL")
+    finally:
+        sql(f"UPDATE profiles SET name = '{old}' WHERE id = {pid}")
+        wait_replica(f"SELECT name FROM profiles WHERE id = {pid}", old)
+        forget(key)
 
 
 @test

@@ -112,6 +112,8 @@ static void test_metrics(void)
     metrics_id_t c2 = metrics_register("t_total", "kind=\"b\"", METRICS_COUNTER, "a counter");
     metrics_id_t g = metrics_register("t_gauge", "", METRICS_GAUGE, "a gauge");
     metrics_id_t h = metrics_register("t_seconds", "", METRICS_HISTOGRAM, "a histogram");
+    /* registered after another family: still rendered inside t_total's group */
+    metrics_id_t c3 = metrics_register("t_total", "kind=\"c\"", METRICS_COUNTER, "a counter");
     CU_ASSERT_EQUAL(metrics_register("t_total", "kind=\"a\"", METRICS_COUNTER, "x"), c);
     void *mem = calloc(1, metrics_shm_size());
     metrics_attach(mem);
@@ -119,6 +121,7 @@ static void test_metrics(void)
     metrics_add(c, 2);
     metrics_add(c, 3);
     metrics_add(c2, 1);
+    metrics_add(c3, 7);
     metrics_set(g, -4);
     metrics_observe_us(h, 300);     /* <= 0.0005 */
     metrics_observe_us(h, 7000);    /* <= 0.01 */
@@ -130,7 +133,10 @@ static void test_metrics(void)
     jw_init(&w, a, 256);
     metrics_render(&w);
     CU_ASSERT_PTR_NOT_NULL(
-        strstr(w.buf, "# TYPE t_total counter\nt_total{kind=\"a\"} 5\nt_total{kind=\"b\"} 1\n"));
+        strstr(w.buf, "# TYPE t_total counter\nt_total{kind=\"a\"} 5\nt_total{kind=\"b\"} "
+                      "1\nt_total{kind=\"c\"} 7\n# HELP t_gauge"));
+    /* one HELP/TYPE per family */
+    CU_ASSERT_PTR_NULL(strstr(strstr(w.buf, "# TYPE t_total") + 1, "# TYPE t_total"));
     CU_ASSERT_PTR_NOT_NULL(strstr(w.buf, "t_gauge -4\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(w.buf, "t_seconds_bucket{le=\"0.0005\"} 1\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(w.buf, "t_seconds_bucket{le=\"0.01\"} 2\n"));
