@@ -24,11 +24,45 @@ static series_t series[METRICS_MAX_SERIES];
 static int nseries;
 static size_t nslots;
 static slot_t *slots;
+static int worker_slot = -1;
+static void (*collectors[16])(void);
+static int ncollectors;
 
 static size_t slots_for(metrics_kind_t k)
 {
-    /* histogram: buckets + sum (us) + count */
-    return k == METRICS_HISTOGRAM ? METRICS_BUCKETS + 2 : 1;
+    /* histogram: buckets + sum (us) + count; worker gauge: one per worker */
+    if (k == METRICS_HISTOGRAM)
+        return METRICS_BUCKETS + 2;
+    return k == METRICS_WORKER_GAUGE ? METRICS_MAX_WORKERS : 1;
+}
+
+void metrics_set_worker(int slot)
+{
+    worker_slot = slot >= 0 && slot < METRICS_MAX_WORKERS ? slot : -1;
+}
+
+void metrics_reset_worker(int slot)
+{
+    if (slots == NULL || slot < 0 || slot >= METRICS_MAX_WORKERS)
+        return;
+    for (int i = 0; i < nseries; i++)
+        if (series[i].kind == METRICS_WORKER_GAUGE)
+            atomic_store(&slots[series[i].offset + (size_t)slot].v, 0);
+}
+
+void metrics_add_collector(void (*fn)(void))
+{
+    if (ncollectors < (int)(sizeof(collectors) / sizeof(collectors[0])))
+        collectors[ncollectors++] = fn;
+}
+
+/* The slot a write goes to: this worker's part of a worker gauge. */
+static slot_t *target(metrics_id_t id)
+{
+    slot_t *s = &slots[series[id].offset];
+    if (series[id].kind == METRICS_WORKER_GAUGE)
+        s += worker_slot >= 0 ? worker_slot : 0;
+    return s;
 }
 
 metrics_id_t metrics_register(const char *name, const char *labels, metrics_kind_t kind,
@@ -63,21 +97,27 @@ void metrics_add(metrics_id_t id, int64_t delta)
 {
     if (id < 0 || id >= nseries || slots == NULL)
         return;
-    atomic_fetch_add_explicit(&slots[series[id].offset].v, delta, memory_order_relaxed);
+    atomic_fetch_add_explicit(&target(id)->v, delta, memory_order_relaxed);
 }
 
 void metrics_set(metrics_id_t id, int64_t value)
 {
     if (id < 0 || id >= nseries || slots == NULL)
         return;
-    atomic_store_explicit(&slots[series[id].offset].v, value, memory_order_relaxed);
+    atomic_store_explicit(&target(id)->v, value, memory_order_relaxed);
 }
 
 int64_t metrics_get(metrics_id_t id)
 {
     if (id < 0 || id >= nseries || slots == NULL)
         return 0;
-    return atomic_load_explicit(&slots[series[id].offset].v, memory_order_relaxed);
+    const slot_t *s = &slots[series[id].offset];
+    if (series[id].kind != METRICS_WORKER_GAUGE)
+        return atomic_load_explicit(&s->v, memory_order_relaxed);
+    int64_t sum = 0;
+    for (int w = 0; w < METRICS_MAX_WORKERS; w++)
+        sum += atomic_load_explicit(&s[w].v, memory_order_relaxed);
+    return sum;
 }
 
 void metrics_observe_us(metrics_id_t id, int64_t us)
@@ -115,7 +155,7 @@ static void render_series(jw_t *out, const series_t *s)
     const slot_t *v = &slots[s->offset];
     char val[32];
     if (s->kind != METRICS_HISTOGRAM) {
-        snprintf(val, sizeof(val), "%lld", (long long)atomic_load(&v[0].v));
+        snprintf(val, sizeof(val), "%lld", (long long)metrics_get((metrics_id_t)(s - series)));
         line(out, s->name, "", s->labels, "", val);
         return;
     }
@@ -140,6 +180,8 @@ void metrics_render(jw_t *out)
 {
     if (slots == NULL)
         return;
+    for (int i = 0; i < ncollectors; i++)
+        collectors[i]();
     /* The text format wants each family as one group under one HELP/TYPE,
      * whatever order its series were registered in. */
     for (int i = 0; i < nseries; i++) {
@@ -151,9 +193,9 @@ void metrics_render(jw_t *out)
         if (!first)
             continue;
         char buf[512];
-        const char *type = s->kind == METRICS_COUNTER ? "counter"
-                           : s->kind == METRICS_GAUGE ? "gauge"
-                                                      : "histogram";
+        const char *type = s->kind == METRICS_COUNTER     ? "counter"
+                           : s->kind == METRICS_HISTOGRAM ? "histogram"
+                                                          : "gauge";
         int n = snprintf(buf, sizeof(buf), "# HELP %s %s\n# TYPE %s %s\n", s->name, s->help,
                          s->name, type);
         if (n > 0)

@@ -12,10 +12,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define METRICS_MAX_SERIES 2048
-#define METRICS_BUCKETS    14 /* latency buckets incl. +Inf */
+#define METRICS_MAX_SERIES  2048
+#define METRICS_BUCKETS     14 /* latency buckets incl. +Inf */
+#define METRICS_MAX_WORKERS 64 /* = SRV_MAX_WORKERS */
 
-typedef enum { METRICS_COUNTER, METRICS_GAUGE, METRICS_HISTOGRAM } metrics_kind_t;
+/* METRICS_WORKER_GAUGE: a gauge each worker sets for itself (e.g. how many
+ * views its buffer holds); /metrics shows the sum over workers, and the
+ * master zeroes a worker's part when that worker is gone, so a crashed
+ * worker leaves nothing behind. */
+typedef enum {
+    METRICS_COUNTER,
+    METRICS_GAUGE,
+    METRICS_HISTOGRAM,
+    METRICS_WORKER_GAUGE
+} metrics_kind_t;
 typedef int metrics_id_t; /* -1: not registered (calls are no-ops) */
 
 /* name: e.g. "memberapi_cache_requests_total"; labels: "" or
@@ -35,7 +45,17 @@ int64_t metrics_get(metrics_id_t id);
 /* Histogram: one observation in microseconds. */
 void metrics_observe_us(metrics_id_t id, int64_t us);
 
-/* Appends every series in Prometheus text format. */
+/* Which worker slot this process is (after fork); -1 in the master. */
+void metrics_set_worker(int slot);
+/* Zeroes worker `slot`'s part of every METRICS_WORKER_GAUGE (master). */
+void metrics_reset_worker(int slot);
+
+/* A function run by metrics_render before rendering, in the rendering
+ * process and thread (e.g. to set a gauge from a quick query). Register
+ * before fork; at most 16. */
+void metrics_add_collector(void (*fn)(void));
+
+/* Runs the collectors, then appends every series in Prometheus text format. */
 void metrics_render(jw_t *out);
 
 #endif

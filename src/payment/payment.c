@@ -96,6 +96,46 @@ static void register_metrics(void)
                              "Payment requests refused before any gateway call");
 }
 
+/* Payments not yet final, by state, read when /metrics is scraped. The
+ * partial index payments_open holds exactly these rows, so the count stays
+ * cheap however many final payments the table keeps. */
+static const char *const open_states[3] = { "READY", "IN_PROGRESS", "UNKNOWN" };
+static metrics_id_t pm_open[3];
+static const db_stmt_t open_counts = {
+    "pay_open_counts",
+    "SELECT status, count(*) FROM payments WHERE status IN ('READY', 'IN_PROGRESS', 'UNKNOWN') "
+    "GROUP BY status",
+    0, DB_RETRY
+};
+
+static void collect_open(void)
+{
+    err_t e;
+    db_conn_t *c = db_get(DB_PRIMARY, &e);
+    PGresult *res = c ? db_exec(c, &open_counts, NULL, &e) : NULL;
+    if (res == NULL)
+        return; /* the gauges keep their last values; /ready says why */
+    int64_t n[3] = { 0, 0, 0 };
+    for (int i = 0; i < PQntuples(res); i++)
+        for (int k = 0; k < 3; k++)
+            if (strcmp(db_str(res, i, 0), open_states[k]) == 0)
+                n[k] = db_i64(res, i, 1);
+    PQclear(res);
+    for (int k = 0; k < 3; k++)
+        metrics_set(pm_open[k], n[k]);
+}
+
+static void register_open_gauges(void)
+{
+    static const char *const lab[3] = { "status=\"READY\"", "status=\"IN_PROGRESS\"",
+                                        "status=\"UNKNOWN\"" };
+    for (int k = 0; k < 3; k++)
+        pm_open[k] = metrics_register("memberapi_payments_open", lab[k], METRICS_GAUGE,
+                                      "Payments not yet final, by state (read at scrape time)");
+    db_register(&open_counts, 1);
+    metrics_add_collector(collect_open);
+}
+
 static int payment_init(char *err, size_t errlen)
 {
     /* successUrl = base + "/success/toss": no doubled slash. */
@@ -112,6 +152,7 @@ static int payment_init(char *err, size_t errlen)
         return -1;
     }
     register_metrics();
+    register_open_gauges();
     if (srv_add_job(&reconcile_job) != 0) {
         snprintf(err, errlen, "payment: cannot register the reconcile job");
         return -1;

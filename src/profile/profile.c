@@ -245,6 +245,9 @@ static void register_metrics(void)
     profile_m.flush_duplicates =
         metrics_register("memberapi_profile_view_flush_duplicates_total", "", METRICS_COUNTER,
                          "Retried view batches found already applied (lost acknowledgement)");
+    profile_m.buffer_depth =
+        metrics_register("memberapi_profile_view_buffer_depth", "", METRICS_WORKER_GAUGE,
+                         "Views in the workers' buffers not yet written to PostgreSQL");
     profile_m.flush_duration =
         metrics_register("memberapi_profile_view_flush_duration_seconds", "", METRICS_HISTOGRAM,
                          "Duration of a view batch write");

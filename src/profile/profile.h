@@ -66,6 +66,7 @@ typedef struct profile_metrics {
     metrics_id_t db_reads[2][2]; /* [kind][role: 0 primary, 1 replica] */
     metrics_id_t views_recorded, views_flushed, views_dropped, views_lost;
     metrics_id_t flush_batches, flush_failures, flush_duplicates, flush_duration;
+    metrics_id_t buffer_depth; /* worker gauge: views buffered, not yet written */
 } profile_metrics_t;
 
 extern profile_metrics_t profile_m;

@@ -124,7 +124,14 @@ static struct {
     int64_t stop_deadline_ms; /* monotonic; set by profile_views_stop */
     pthread_t thread;
     uint64_t dropped_since_log;
+    size_t inflight_n; /* inflight.n as last seen under mu (for the depth gauge) */
 } rec = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+/* This worker's views not yet written (buffer + batch in flight); mu held. */
+static void depth_update(void)
+{
+    metrics_set(profile_m.buffer_depth, (int64_t)(rec.buf.n + rec.inflight_n));
+}
 
 /* The batch being written: kept, with its id, until it is known applied. */
 static struct {
@@ -156,6 +163,7 @@ void profile_views_record(int64_t profile_id, int64_t viewer_id, int64_t viewed_
         return;
     }
     bool ok = profile_viewbuf_push(&rec.buf, &v);
+    depth_update();
     bool wake = rec.buf.n >= (size_t)profile_cfg.batch_max;
     uint64_t dropped = 0;
     if (!ok && ++rec.dropped_since_log % 1000 == 1)
@@ -250,6 +258,8 @@ static void *flusher(void *arg)
             new_batch_id(inflight.id);
             inflight.attempts = 0;
         }
+        rec.inflight_n = inflight.n;
+        depth_update();
         size_t waiting = rec.buf.n;
         pthread_mutex_unlock(&rec.mu);
 
@@ -269,6 +279,8 @@ static void *flusher(void *arg)
         }
 
         pthread_mutex_lock(&rec.mu);
+        rec.inflight_n = inflight.n;
+        depth_update();
         if (rec.stop && inflight.n == 0 && rec.buf.n == 0)
             break;
         if (rec.stop && ktime_mono_ms() >= rec.stop_deadline_ms) {
@@ -279,6 +291,8 @@ static void *flusher(void *arg)
                       lost);
             rec.buf.n = 0;
             inflight.n = 0;
+            rec.inflight_n = 0;
+            depth_update();
             break;
         }
     }

@@ -259,6 +259,7 @@ static void reap(bool stopping)
         atomic_store(&ws->pid, 0);
         atomic_store(&ws->state, SRV_W_FREE);
         atomic_store(&ws->threads, 0);
+        metrics_reset_worker(slot); /* its gauges: a dead worker holds nothing */
         mw[slot].pid = 0;
         if (expected && (clean || mw[slot].told_to_stop)) {
             log_info("event=worker_exited slot=%d pid=%d status=%d", slot, (int)pid, status);

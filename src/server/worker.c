@@ -265,6 +265,7 @@ void srv_worker_main(int slot, int listen_fd, int generation)
 {
     w_slot = slot;
     w_listen = listen_fd;
+    metrics_set_worker(slot);
     w_shm = &srv_shm->workers[slot];
     w_stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     w_main_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -114,6 +114,7 @@ static void test_metrics(void)
     metrics_id_t h = metrics_register("t_seconds", "", METRICS_HISTOGRAM, "a histogram");
     /* registered after another family: still rendered inside t_total's group */
     metrics_id_t c3 = metrics_register("t_total", "kind=\"c\"", METRICS_COUNTER, "a counter");
+    metrics_id_t wg = metrics_register("t_depth", "", METRICS_WORKER_GAUGE, "per worker");
     CU_ASSERT_EQUAL(metrics_register("t_total", "kind=\"a\"", METRICS_COUNTER, "x"), c);
     void *mem = calloc(1, metrics_shm_size());
     metrics_attach(mem);
@@ -122,6 +123,17 @@ static void test_metrics(void)
     metrics_add(c, 3);
     metrics_add(c2, 1);
     metrics_add(c3, 7);
+    /* a worker gauge: each worker its own part, the sum is shown, a gone
+     * worker's part is zeroed */
+    metrics_set_worker(0);
+    metrics_set(wg, 5);
+    metrics_set_worker(3);
+    metrics_set(wg, 2);
+    metrics_add(wg, 1);
+    CU_ASSERT_EQUAL(metrics_get(wg), 8);
+    metrics_reset_worker(0);
+    CU_ASSERT_EQUAL(metrics_get(wg), 3);
+    metrics_set_worker(-1);
     metrics_set(g, -4);
     metrics_observe_us(h, 300);     /* <= 0.0005 */
     metrics_observe_us(h, 7000);    /* <= 0.01 */
@@ -138,6 +150,7 @@ static void test_metrics(void)
     /* one HELP/TYPE per family */
     CU_ASSERT_PTR_NULL(strstr(strstr(w.buf, "# TYPE t_total") + 1, "# TYPE t_total"));
     CU_ASSERT_PTR_NOT_NULL(strstr(w.buf, "t_gauge -4\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(w.buf, "# TYPE t_depth gauge\nt_depth 3\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(w.buf, "t_seconds_bucket{le=\"0.0005\"} 1\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(w.buf, "t_seconds_bucket{le=\"0.01\"} 2\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(w.buf, "t_seconds_bucket{le=\"+Inf\"} 3\n"));
