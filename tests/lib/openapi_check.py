@@ -384,10 +384,10 @@ class Spec:
         return out
 
 
-def load_spec(path=SPEC_PATH):
+def load_spec(path=None):
     """Parses the YAML document (Debian's python3-yaml) and checks its schemas."""
     import yaml  # noqa: PLC0415 - only needed when validating
-    with open(path, encoding="utf-8") as f:
+    with open(path or SPEC_PATH, encoding="utf-8") as f:
         doc = yaml.safe_load(f)
     spec = Spec(doc)
     spec.v.check_schemas()
