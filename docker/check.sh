@@ -87,7 +87,8 @@ if ( export ROOT STACK_DIR=$tmp NGINX_LISTEN_ADDR=0.0.0.0 HTTP_PORT=8080 ADMIN_P
 else bad "nginx -t: $(cat "$tmp/err")"; fi
 rm -rf "$tmp"
 
-if out=$(shellcheck -S warning "$D"/*.sh "$D"/pg/*.sh "$ROOT"/scripts/run "$ROOT"/scripts/test "$ROOT"/scripts/format 2>&1); then
+if out=$(shellcheck -S warning "$D"/*.sh "$D"/pg/*.sh "$ROOT"/scripts/run "$ROOT"/scripts/test "$ROOT"/scripts/format \
+        "$ROOT"/scripts/npm-deps "$ROOT"/scripts/lint-openapi "$ROOT"/tests/browser/run.sh 2>&1); then
     ok "shellcheck: docker and scripts"; else bad "shellcheck: $out"; fi
 
 echo "docker: $passed passed, $failed failed"

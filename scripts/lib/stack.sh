@@ -55,17 +55,28 @@ SOCK=$RUN/memberapi.sock
 PACKAGES="gcc make autoconf automake libtool pkg-config libfcgi-dev libpq-dev libhiredis-dev
   libjson-c-dev libcurl4-openssl-dev libssl-dev libcunit1-dev postgresql postgresql-client
   redis-server redis-tools nginx-light apache2-utils python3 curl procps iproute2 clang
-  libclang-rt-dev clang-format docker-compose yamllint shellcheck"
+  libclang-rt-dev clang-format docker-compose yamllint shellcheck python3-yaml
+  nodejs npm chromium fonts-noto-cjk"
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # ---- packages -------------------------------------------------------------
 
+# pkg_present NAME: installed, or provided by an installed package (a
+# Node.js build that bundles npm provides "npm"; installing Debian's npm
+# would replace that Node.js).
+pkg_present() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed' && return 0
+    dpkg-query -W -f='${db:Status-Abbrev} ${Provides}\n' 2>/dev/null \
+        | awk -v p="$1" '$1 == "ii" { for (i = 2; i <= NF; i++) { sub(/[,(].*/, "", $i); if ($i == p) found = 1 } }
+                          END { exit !found }'
+}
+
 ensure_packages() {
     local missing=() p
     for p in $PACKAGES; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+        pkg_present "$p" || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
     say "installing: ${missing[*]}"
@@ -334,6 +345,20 @@ render_nginx() {
         -e "s|@UPSTREAM_KEEPALIVE@|$keepalive|" \
         "$ROOT/nginx/nginx.conf.in" | awk -v s="$servers" '{ if ($0 == "@UPSTREAM_SERVERS@") print s; else print }' \
         > "$STACK_DIR/nginx/nginx.conf"
+    frontend_config
+}
+
+# The web front end's configuration, served by nginx at /config.json: where
+# a browser finds the gateway's checkout page (the sandbox's /sim/checkout).
+# FRONTEND_GATEWAY_BASE overrides TOSS_API_BASE when the browser must reach
+# the gateway under another address than the pool does (containers).
+frontend_config() {
+    local base=${FRONTEND_GATEWAY_BASE:-$TOSS_API_BASE}
+    base=${base%/}
+    [[ $base =~ ^https?://[^/\"\\[:space:]]+$ ]] \
+        || die "FRONTEND_GATEWAY_BASE / TOSS_API_BASE must be http(s)://host[:port], not '$base'"
+    printf '{"gatewayBase":"%s","checkoutPath":"/sim/checkout","gateway":"toss"}\n' "$base" \
+        > "$STACK_DIR/nginx/config.json"
 }
 
 start_nginx() {

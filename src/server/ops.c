@@ -96,6 +96,14 @@ static void ready(http_req_t *r)
     jw_obj_end(w);
 }
 
+void srv_thread_counts(int active, int threads, int *busy, int *idle)
+{
+    if (threads < 0)
+        threads = 0;
+    *busy = active < 0 ? 0 : active > threads ? threads : active;
+    *idle = threads - *busy;
+}
+
 typedef struct {
     int total, active, idle, threads, busy_threads;
 } pool_counts_t;
@@ -108,13 +116,14 @@ static pool_counts_t counts(void)
         if (atomic_load(&w->pid) == 0 || atomic_load(&w->state) == SRV_W_FREE)
             continue;
         c.total++;
-        int a = atomic_load(&w->active);
-        if (a > 0)
+        int busy, idle;
+        srv_thread_counts(atomic_load(&w->active), atomic_load(&w->threads), &busy, &idle);
+        if (busy > 0)
             c.active++;
         else
             c.idle++;
-        c.threads += atomic_load(&w->threads);
-        c.busy_threads += a;
+        c.threads += busy + idle;
+        c.busy_threads += busy;
     }
     return c;
 }

@@ -70,6 +70,14 @@ typedef struct srv_shm {
 
 extern srv_shm_t *srv_shm;
 
+/* A worker slot's busy and idle request threads as /pool-status and the
+ * pool gauges report them. The slot's counters are read one by one, not as
+ * a snapshot: a worker that is starting (its threads accept before their
+ * number is stored) or that the master is reaping can show busy threads it
+ * has not counted or no longer has. Busy is clamped to threads, so idle is
+ * never negative and busy never exceeds the total. */
+void srv_thread_counts(int active, int threads, int *busy, int *idle);
+
 /* Registers the server's configuration keys (srv_cfg). */
 void srv_config_register(void);
 /* Checks relations between keys after cfg_load. */

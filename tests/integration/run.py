@@ -4,7 +4,8 @@
     tests/integration/run.py [FILE...]     (default: every test_*.py here)
 
 Each file registers tests with @apitest.test; they run in file order, then
-definition order. Prints "integration: N passed, N failed" last; exits 1 on
+definition order, and last openapi.every_response_matched_docs_openapi_yaml:
+every response the tests received from the stack must match docs/openapi.yaml. Prints "integration: N passed, N failed" last; exits 1 on
 any failure.
 """
 import glob
@@ -24,6 +25,7 @@ def main():
         spec = importlib.util.spec_from_file_location(os.path.basename(f)[:-3], f)
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
+    apitest.openapi_test()  # last: every response above matched docs/openapi.yaml
     ok = apitest.run(label=label)
     sys.exit(0 if ok else 1)
 

@@ -183,3 +183,16 @@ def server_tokens_are_off():
     r = api("GET", "/nothing.html")
     check("nginx/" not in r.text)
     json.loads(r.text)
+
+
+@test
+def nginx_errors_are_json_whatever_the_path_looks_like():
+    # nginx labels a static response after the path's extension; its error
+    # envelopes must still say JSON (a 404 for /x.html was text/html).
+    for path in ("/missing.html", "/missing.js", "/missing.png", "/missing"):
+        r = api("GET", path)
+        is_error_envelope(r, 404, "NO_RESOURCE")
+        eq(r.header("Content-Type"), "application/json; charset=utf-8", path)
+    r = api("POST", "/index.html", body={})  # static files take GET and HEAD only
+    is_error_envelope(r, 403, "FORBIDDEN")
+    eq(r.header("Content-Type"), "application/json; charset=utf-8")

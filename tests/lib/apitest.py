@@ -10,6 +10,9 @@ and offers:
   - ab(...): run apache-bench and parse its figures
   - @test and run(): register tests in definition order and run them; the
     last line is "N passed, N failed" (what CI reads).
+  - openapi_test(): the test that fails when any response from the stack
+    did not match docs/openapi.yaml (every request() is checked, see
+    openapi_check.py); tests/integration/run.py runs it last.
 A test is a function that raises AssertionError (use check/eq) on failure.
 """
 import http.client
@@ -20,6 +23,8 @@ import subprocess
 import sys
 import time
 import traceback
+
+import openapi_check
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 HTTP_PORT = int(os.environ.get("HTTP_PORT", "8080"))
@@ -55,7 +60,17 @@ class Resp:
         return f"<{self.status} {self.text[:300]}>"
 
 
+def _listener(port, host):
+    """The stack's listener a request goes to, or None (the sandbox, other hosts)."""
+    if host not in ("127.0.0.1", "localhost"):
+        return None
+    return {HTTP_PORT: "public", ADMIN_PORT: "admin"}.get(port)
+
+
 def request(port, method, path, body=None, headers=None, timeout=30, host="127.0.0.1"):
+    """One HTTP request. A response from the stack's public or admin listener
+    is also checked against docs/openapi.yaml (openapi_check.observe); the
+    integration runner fails when any did not match."""
     h = dict(headers or {})
     data = None
     if body is not None:
@@ -70,9 +85,13 @@ def request(port, method, path, body=None, headers=None, timeout=30, host="127.0
     try:
         c.request(method, path, body=data, headers=h)
         r = c.getresponse()
-        return Resp(r.status, r.getheaders(), r.read())
+        resp = Resp(r.status, r.getheaders(), r.read())
     finally:
         c.close()
+    listener = _listener(port, host)
+    if listener:
+        openapi_check.observe(listener, method, path, resp.status, resp.headers, resp.body)
+    return resp
 
 
 def api(method, path, body=None, headers=None, timeout=30):
@@ -226,3 +245,27 @@ def run(modules=None, label="tests"):
         print("failed: " + ", ".join(failures))
     print(f"{label}: {passed} passed, {failed} failed", flush=True)
     return failed == 0
+
+
+def openapi_test():
+    """Registers, last, the test that every response matched docs/openapi.yaml.
+    OPENAPI_VALIDATE=0 turns the checking off (then no such test runs and the
+    runner says so)."""
+    if os.environ.get("OPENAPI_VALIDATE", "1") == "0":
+        print("note: OPENAPI_VALIDATE=0: responses are not checked against docs/openapi.yaml")
+        return
+    openapi_check.ENABLED = True
+
+    def every_response_matched_docs_openapi_yaml():
+        n, violations, seen = openapi_check.summary()
+        check(n > 0, "no response from the stack was checked")
+        print(f"openapi: {n} responses checked, {len(seen)} (operation, status) pairs seen")
+        if violations:
+            lines = sorted(violations.items(), key=lambda kv: -kv[1])
+            shown = "\n  ".join(f"{line}  (x{count})" for line, count in lines[:40])
+            more = f"\n  ... and {len(lines) - 40} more" if len(lines) > 40 else ""
+            raise AssertionError(f"{len(lines)} kinds of responses did not match "
+                                 f"docs/openapi.yaml:\n  {shown}{more}")
+
+    every_response_matched_docs_openapi_yaml.__module__ = "openapi"
+    test(every_response_matched_docs_openapi_yaml)

@@ -1,0 +1,168 @@
+// common.js: what every page of the web front end shares: the API client
+// (the envelopes of docs/openapi.yaml), turning an error envelope into a
+// readable message (never raw JSON), the front end's configuration
+// (/config.json), small DOM helpers, numbers and dates in Korean style.
+
+/** Korean headline per errorType (the English errorMessage follows it). */
+const ERROR_TITLES = {
+    NO_RESOURCE: '찾을 수 없습니다',
+    INVALID_PARAMETER: '요청 값이 올바르지 않습니다',
+    CONFLICT: '지금은 처리할 수 없는 상태입니다',
+    UNAUTHORIZED: '인증이 필요합니다',
+    FORBIDDEN: '권한이 없습니다',
+    METHOD_NOT_ALLOWED: '허용되지 않는 요청입니다',
+    PAYLOAD_TOO_LARGE: '요청이 너무 큽니다',
+    UNSUPPORTED_MEDIA_TYPE: '지원하지 않는 요청 형식입니다',
+    EXTERNAL_API_ERROR: '결제사에서 처리하지 못했습니다',
+    SERVICE_UNAVAILABLE: '서비스를 잠시 이용할 수 없습니다. 잠시 후 다시 시도해 주세요',
+    UNKNOWN_ERROR: '알 수 없는 오류가 발생했습니다',
+    NETWORK: '서버에 연결할 수 없습니다',
+};
+
+/**
+ * Calls the API. Resolves (never rejects) to
+ *   {ok: true, status, data}                     for a success envelope
+ *   {ok: false, status, error: {errorType, errorMessage, pgCode?, pgMessage?, requestId?, data?}}
+ * A body that is not an envelope (a proxy's HTML page, a cut answer) still
+ * becomes an error object, so pages never show raw bodies.
+ */
+export async function api(method, path, { query, body } = {}) {
+    const url = new URL(path, window.location.origin);
+    for (const [k, v] of Object.entries(query || {})) {
+        if (v !== undefined && v !== null && v !== '') url.searchParams.set(k, String(v));
+    }
+    const init = { method, headers: { Accept: 'application/json' } };
+    if (body !== undefined) {
+        init.headers['Content-Type'] = 'application/json; charset=utf-8';
+        init.body = JSON.stringify(body);
+    }
+    let resp;
+    try {
+        resp = await fetch(url, init);
+    } catch (e) {
+        return { ok: false, status: 0, error: { errorType: 'NETWORK', errorMessage: String(e.message || e) } };
+    }
+    let json = null;
+    try {
+        json = JSON.parse(await resp.text());
+    } catch (e) {
+        json = null;
+    }
+    if (resp.ok && json && typeof json === 'object' && 'data' in json) {
+        return { ok: true, status: resp.status, data: json.data };
+    }
+    if (json && typeof json === 'object' && typeof json.errorType === 'string') {
+        return { ok: false, status: resp.status, error: json };
+    }
+    return {
+        ok: false,
+        status: resp.status,
+        error: { errorType: resp.status >= 500 ? 'SERVICE_UNAVAILABLE' : 'UNKNOWN_ERROR',
+                 errorMessage: `HTTP ${resp.status} ${resp.statusText || ''}`.trim() },
+    };
+}
+
+/** The front end's configuration (written by scripts/run, served at /config.json;
+ *  a plain JSON file, not an envelope). Rejects with an error object. */
+let configPromise = null;
+export function loadConfig() {
+    if (!configPromise) {
+        configPromise = fetch('/config.json', { cache: 'no-store' }).then(async (r) => {
+            const j = await r.json().catch(() => null);
+            if (r.ok && j && j.gatewayBase) return j;
+            throw (j && j.errorType ? j : { errorType: 'UNKNOWN_ERROR',
+                                            errorMessage: `front end configuration: HTTP ${r.status}` });
+        }, (e) => {
+            throw { errorType: 'NETWORK', errorMessage: String(e.message || e) };
+        });
+    }
+    return configPromise;
+}
+
+/** Creates an element: el('a', {href: '/x', class: 'button'}, 'text', child...). */
+export function el(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+        if (v === undefined || v === null || v === false) continue;
+        if (k === 'class') node.className = v;
+        else if (k === 'text') node.textContent = v;
+        else if (k.startsWith('on') && typeof v === 'function') node.addEventListener(k.slice(2), v);
+        else node.setAttribute(k, v === true ? '' : String(v));
+    }
+    for (const c of children.flat()) {
+        if (c === undefined || c === null || c === false) continue;
+        node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return node;
+}
+
+/** Renders an API error into container as a readable alert (role=alert). */
+export function showError(container, error, headline) {
+    const e = error || {};
+    const title = headline || ERROR_TITLES[e.errorType] || ERROR_TITLES.UNKNOWN_ERROR;
+    const box = el('div', { class: 'alert error', role: 'alert', 'data-error-type': e.errorType || '' },
+        el('p', { class: 'title' }, title),
+        e.errorMessage ? el('p', { class: 'message' }, e.errorMessage) : null,
+        e.pgMessage ? el('p', { class: 'pg' }, `결제사 메시지: ${e.pgMessage}`) : null,
+        e.pgCode ? el('p', { class: 'meta' }, `결제사 코드: ${e.pgCode}`) : null,
+        e.requestId ? el('p', { class: 'meta' }, `요청 ID: ${e.requestId}`) : null);
+    container.replaceChildren(box);
+    return box;
+}
+
+/** A status line (role=status) in container: kind is ok | wait | error. */
+export function showStatus(container, kind, title, ...lines) {
+    const box = el('div', { class: `alert ${kind}`, role: kind === 'error' ? 'alert' : 'status' },
+        el('p', { class: 'title' }, title), ...lines.filter(Boolean).map((l) => el('p', {}, l)));
+    container.replaceChildren(box);
+    return box;
+}
+
+export const won = (n) => `${Number(n).toLocaleString('ko-KR')}원`;
+export const points = (n) => `${Number(n).toLocaleString('ko-KR')} P`;
+export const count = (n) => Number(n).toLocaleString('ko-KR');
+
+/** The page's query parameters as an object. */
+export function params() {
+    return Object.fromEntries(new URLSearchParams(window.location.search));
+}
+
+/** A positive integer id from a string, or null. */
+export function positiveId(s) {
+    return /^[1-9][0-9]{0,17}$/.test(String(s || '')) ? String(s) : null;
+}
+
+export const PAYMENT_STATUS = {
+    READY: '결제 대기',
+    IN_PROGRESS: '승인 중',
+    DONE: '완료',
+    ABORTED: '실패·취소',
+    EXPIRED: '만료',
+    UNKNOWN: '결과 확인 중',
+};
+
+export function statusBadge(status) {
+    return el('span', { class: `badge ${status}`, 'data-status': status },
+        `${PAYMENT_STATUS[status] || status} (${status})`);
+}
+
+/** Page buttons: first, previous, a window of numbers, next. onGo(page) is called on click. */
+export function pager({ page, totalPages, hasNext, onGo, onNext, label }) {
+    const nav = el('nav', { class: 'pager', 'aria-label': label || '페이지' });
+    const btn = (text, target, attrs = {}) => el('button', {
+        type: 'button', ...attrs, onclick: () => (target === 'next' ? onNext() : onGo(target)),
+    }, text);
+    nav.append(btn('« 처음', 0, { disabled: page === 0, 'aria-label': '첫 페이지' }));
+    nav.append(btn('‹ 이전', page - 1, { disabled: page === 0, 'aria-label': '이전 페이지' }));
+    const last = Math.max(totalPages - 1, 0);
+    const from = Math.max(0, Math.min(page - 2, last - 4));
+    const to = Math.min(last, from + 4);
+    for (let p = from; p <= to && totalPages > 0; p++) {
+        nav.append(btn(String(p + 1), p, { 'aria-current': p === page ? 'page' : false,
+                                             'aria-label': `${p + 1} 페이지` }));
+    }
+    nav.append(btn('다음 ›', onNext ? 'next' : page + 1, { disabled: !hasNext, 'aria-label': '다음 페이지' }));
+    nav.append(el('span', { class: 'summary' },
+        totalPages > 0 ? `${count(page + 1)} / ${count(totalPages)} 페이지` : '내용 없음'));
+    return nav;
+}

@@ -1,0 +1,450 @@
+// run.mjs: end-to-end tests of the web front end (nginx/html/) in headless
+// Chromium (Debian's /usr/bin/chromium, driven by playwright-core; nothing
+// is downloaded), against the running stack: the profile list in each order
+// and its pagination, a profile page recording its view, points and their
+// history, a top-up through the gateway sandbox's checkout page (paid,
+// cancelled, declined, and one whose first confirmation is lost), and API
+// errors shown as messages. Each test saves a screenshot in
+// .test-out/browser/. Run through tests/browser/run.sh (it sets the env).
+// Prints PASS/FAIL per test and "browser: N passed, N failed" last.
+import { chromium } from 'playwright-core';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const ROOT = process.env.ROOT;
+const BASE = `http://127.0.0.1:${process.env.HTTP_PORT || '8080'}`;
+const ADMIN = `http://127.0.0.1:${process.env.ADMIN_PORT || '8081'}`;
+const SANDBOX = process.env.TOSS_API_BASE;
+const DATABASE_URL = process.env.DATABASE_URL;
+const OUT = path.join(ROOT, '.test-out', 'browser');
+const TEST_TIMEOUT_MS = 45000;
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+// ---- helpers ------------------------------------------------------------------
+
+class Failure extends Error {}
+function check(cond, msg) { if (!cond) throw new Failure(msg); }
+function eq(actual, expected, msg) {
+    const a = JSON.stringify(actual);
+    const e = JSON.stringify(expected);
+    if (a !== e) throw new Failure(`${msg}: expected ${e}, got ${a}`);
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function sql(query) {
+    const out = execFileSync('psql', [DATABASE_URL, '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-c', query],
+        { encoding: 'utf8' });
+    return out.trim();
+}
+
+async function apiGet(p) {
+    const r = await fetch(BASE + p);
+    return { status: r.status, json: await r.json() };
+}
+
+async function waitFor(pred, what, timeoutMs = 10000) {
+    const end = Date.now() + timeoutMs;
+    let last;
+    while (Date.now() < end) {
+        last = await pred();
+        if (last) return last;
+        await sleep(100);
+    }
+    throw new Failure(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
+}
+
+function newUser(name) {
+    return Number(sql(`INSERT INTO users (name) VALUES ('${name}') RETURNING id`));
+}
+
+const adminToken = () => fs.readFileSync(path.join(process.env.STACK_DIR, 'admin_token'), 'utf8').trim();
+
+async function adjust(userId, amount, reason, key) {
+    const r = await fetch(`${ADMIN}/internal/v1/users/points`, {
+        method: 'PATCH',
+        headers: { Authorization: `Bearer ${adminToken()}`, 'Content-Type': 'application/json; charset=utf-8' },
+        body: JSON.stringify({ userId, amount, reason, idempotencyKey: key }),
+    });
+    check(r.status === 200, `adjust ${userId} ${amount}: ${r.status}`);
+}
+
+async function sandbox(method, p, body) {
+    const r = await fetch(SANDBOX + p, {
+        method, headers: body ? { 'Content-Type': 'application/json' } : {},
+        body: body ? JSON.stringify(body) : undefined,
+    });
+    return r.json();
+}
+
+/** The rows of the profile table: [{id, name, viewCount}] */
+async function listRows(page) {
+    return page.$$eval('#rows tr', (trs) => trs.map((tr) => ({
+        id: Number(tr.dataset.id),
+        name: tr.querySelector('td a').textContent,
+    })));
+}
+
+async function listSettled(page) {
+    await page.waitForSelector('#list[aria-busy="false"]');
+}
+
+async function alertText(page) {
+    const el = await page.waitForSelector('[role="alert"]', { timeout: 10000 });
+    return el.innerText();
+}
+
+async function noRawJson(page) {
+    const text = await page.innerText('body');
+    check(!/"errorType"|\{"code"/.test(text), `raw JSON on the page: ${text.slice(0, 300)}`);
+}
+
+// ---- tests ----------------------------------------------------------------------
+
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+
+const SORTS = ['createdAt,desc', 'createdAt,asc', 'name,asc', 'name,desc', 'viewCount,desc', 'viewCount,asc'];
+
+test('profile_list_in_each_order', async (page) => {
+    await page.goto(`${BASE}/`);
+    await listSettled(page);
+    for (const sort of SORTS) {
+        await page.selectOption('#sort', sort);
+        await page.waitForURL((u) => u.searchParams.get('sort') === sort);
+        await listSettled(page);
+        const rows = await listRows(page);
+        const api = await apiGet(`/api/v1/profiles?sort=${encodeURIComponent(sort)}&size=10`);
+        eq(rows.map((r) => r.id), api.json.data.contents.map((p) => p.id), `${sort}: the page shows the API's order`);
+        eq(rows.map((r) => r.name), api.json.data.contents.map((p) => p.name), `${sort}: names`);
+        check(rows.length === 10, `${sort}: 10 rows`);
+        const caption = await page.innerText('#caption');
+        check(caption.includes(api.json.data.totalElements.toLocaleString('ko-KR')), `total in "${caption}"`);
+        if (sort === 'name,asc') await page.screenshot({ path: path.join(OUT, 'profiles-name-asc.png'), fullPage: true });
+    }
+});
+
+test('profile_list_pagination_by_numbers_and_cursor', async (page) => {
+    const sort = 'name,asc';
+    const pageOf = async (n, size = 10) => (await apiGet(
+        `/api/v1/profiles?sort=${encodeURIComponent(sort)}&size=${size}&page=${n}`)).json.data.contents.map((p) => p.id);
+    await page.goto(`${BASE}/?sort=${encodeURIComponent(sort)}`);
+    await listSettled(page);
+    eq((await listRows(page)).map((r) => r.id), await pageOf(0), 'page 1');
+    // "다음" follows the keyset cursor
+    await page.click('button[aria-label="다음 페이지"]');
+    await page.waitForURL((u) => u.searchParams.has('cursor'));
+    await listSettled(page);
+    eq((await listRows(page)).map((r) => r.id), await pageOf(1), 'page 2 by the cursor');
+    check((await page.innerText('#caption')).includes('2페이지'), 'caption says page 2');
+    const cursor2 = new URL(page.url()).searchParams.get('cursor');
+    await page.click('button[aria-label="다음 페이지"]');
+    await page.waitForURL((u) => u.searchParams.has('cursor') && u.searchParams.get('cursor') !== cursor2);
+    await page.waitForFunction(() => document.querySelector('#caption').textContent.includes('3페이지'));
+    eq((await listRows(page)).map((r) => r.id), await pageOf(2), 'page 3 by the cursor');
+    // a page number jumps with the offset form
+    await page.click('button[aria-label="5 페이지"]');
+    await page.waitForURL((u) => u.searchParams.get('page') === '4' && !u.searchParams.has('cursor'));
+    await listSettled(page);
+    eq((await listRows(page)).map((r) => r.id), await pageOf(4), 'page 5 by number');
+    check(await page.$eval('button[aria-current="page"]', (b) => b.textContent) === '5', 'page 5 is marked current');
+    await page.click('button[aria-label="이전 페이지"]');
+    await page.waitForURL((u) => u.searchParams.get('page') === '3');
+    await listSettled(page);
+    eq((await listRows(page)).map((r) => r.id), await pageOf(3), 'previous page');
+    await page.click('button[aria-label="첫 페이지"]');
+    await page.waitForURL((u) => !u.searchParams.has('page'));
+    await listSettled(page);
+    eq((await listRows(page)).map((r) => r.id), await pageOf(0), 'first page');
+    // the browser's back button returns to the page before
+    await page.goBack();
+    await page.waitForURL((u) => u.searchParams.get('page') === '3');
+    await listSettled(page);
+    eq((await listRows(page)).map((r) => r.id), await pageOf(3), 'back to page 4');
+    await page.selectOption('#size', '20');
+    await page.waitForURL((u) => u.searchParams.get('size') === '20');
+    await listSettled(page);
+    eq((await listRows(page)).map((r) => r.id), await pageOf(0, 20), '20 per page from the start');
+    await page.screenshot({ path: path.join(OUT, 'profiles-pagination.png'), fullPage: true });
+});
+
+test('open_profile_records_a_view', async (page) => {
+    await page.goto(`${BASE}/?sort=viewCount,asc`);
+    await listSettled(page);
+    const first = (await listRows(page))[0];
+    const before = Number(sql(`SELECT count(*) FROM profile_views WHERE profile_id = ${first.id}`));
+    const countBefore = Number(sql(`SELECT view_count FROM profiles WHERE id = ${first.id}`));
+    await page.click(`#rows tr[data-id="${first.id}"] td a`);
+    await page.waitForURL((u) => u.pathname === '/profile.html' && u.searchParams.get('id') === String(first.id));
+    await page.waitForSelector('#profile:not(.hidden)');
+    eq(await page.innerText('#name'), first.name, 'the profile page shows the name');
+    eq(await page.innerText('#pid'), String(first.id), 'and the id');
+    const shown = Number(await page.$eval('#views', (d) => d.dataset.count));
+    check(shown >= 0 && (await page.innerText('#views')).endsWith('회'), 'viewCount is shown');
+    // the view is recorded after the answer, flushed within 200 ms
+    await waitFor(() => Number(sql(`SELECT count(*) FROM profile_views WHERE profile_id = ${first.id}`)) === before + 1,
+        'one new row in profile_views', 5000);
+    eq(Number(sql(`SELECT view_count FROM profiles WHERE id = ${first.id}`)), countBefore + 1, 'view_count + 1');
+    await page.screenshot({ path: path.join(OUT, 'profile.png'), fullPage: true });
+    // the link to the member's points
+    await page.click('#points-link');
+    await page.waitForURL((u) => u.pathname === '/points.html');
+    await page.waitForSelector('#balance-card:not(.hidden)');
+});
+
+test('points_and_history_pages', async (page) => {
+    const uid = newUser('브라우저 내역');
+    for (let i = 1; i <= 13; i++) await adjust(uid, 100 * i, `이벤트 적립 ${i}회차`, `browser-hist-${uid}-${i}`);
+    await adjust(uid, -500, '관리자 차감', `browser-hist-${uid}-minus`);
+    const total = 100 * (13 * 14) / 2 - 500;
+    await page.goto(`${BASE}/points.html`);
+    await page.fill('#user-id', String(uid));
+    await page.click('#who button[type="submit"]');
+    await page.waitForURL((u) => u.searchParams.get('userId') === String(uid));
+    await page.waitForSelector('#balance-card:not(.hidden)');
+    eq(await page.innerText('#balance'), `${total.toLocaleString('ko-KR')} P`, 'balance');
+    await page.waitForSelector('#history-rows tr');
+    let rows = await page.$$eval('#history-rows tr', (t) => t.map((r) => r.innerText));
+    eq(rows.length, 10, 'first page of history');
+    check(rows[0].includes('관리자 차감') && rows[0].includes('-500'), `newest first: ${rows[0]}`);
+    check(rows[1].includes('이벤트 적립 13회차') && rows[1].includes('+1,300'), `then: ${rows[1]}`);
+    check((await page.innerText('#history-caption')).includes('전체 14건'), 'count of entries');
+    await page.screenshot({ path: path.join(OUT, 'points-history.png'), fullPage: true });
+    await page.click('#history-pager button[aria-label="2 페이지"]');
+    await page.waitForFunction(() => document.querySelectorAll('#history-rows tr').length === 4);
+    rows = await page.$$eval('#history-rows tr', (t) => t.map((r) => r.innerText));
+    check(rows[3].includes('이벤트 적립 1회차') && rows[3].includes('+100'), `oldest last: ${rows[3]}`);
+    check(new URL(page.url()).searchParams.get('page') === '1', 'the page is in the URL');
+});
+
+async function startTopUp(page, uid, amountLabel) {
+    await page.goto(`${BASE}/points.html?userId=${uid}`);
+    await page.waitForSelector('#topup-card:not(.hidden)');
+    await page.check(`input[name="amount"][value="${amountLabel}"]`);
+    await page.click('#topup-button');
+    await page.waitForURL((u) => u.href.startsWith(`${SANDBOX}/sim/checkout`), { timeout: 15000 });
+    const u = new URL(page.url());
+    eq(u.searchParams.get('successUrl'), `${BASE}/pay-success.html`, 'successUrl is the front end page');
+    eq(u.searchParams.get('failUrl'), `${BASE}/pay-fail.html`, 'failUrl is the front end page');
+    return u.searchParams.get('orderId');
+}
+
+const payment = (oid) => sql(`SELECT status, points_granted FROM payments WHERE order_id = '${oid}'`);
+
+test('top_up_through_the_checkout_page_ends_done', async (page) => {
+    const uid = newUser('브라우저 충전');
+    const oid = await startTopUp(page, uid, '5000');
+    eq(payment(oid), 'READY|f', 'the payment was created READY');
+    await page.waitForSelector('button[value="pay"]');
+    await page.screenshot({ path: path.join(OUT, 'checkout.png'), fullPage: true });
+    await page.click('button[value="pay"]');
+    await page.waitForURL((u) => u.href.startsWith(`${BASE}/pay-success.html`));
+    await page.waitForSelector('#result:not(.hidden)', { timeout: 20000 });
+    const msg = await page.innerText('#message');
+    check(msg.includes('충전이 완료되었습니다'), `success message: ${msg}`);
+    eq(await page.$eval('#status [data-status]', (b) => b.dataset.status), 'DONE', 'status badge');
+    eq(await page.innerText('#balance'), '5,000 P', 'the balance after the top-up');
+    eq(await page.innerText('#amount'), '5,000원', 'amount');
+    eq(payment(oid), 'DONE|t', 'DONE with its points granted');
+    eq(Number(sql(`SELECT point FROM users WHERE id = ${uid}`)), 5000, 'users.point');
+    await page.screenshot({ path: path.join(OUT, 'pay-success.png'), fullPage: true });
+    // a reload repeats the confirmation: the same answer, no second grant
+    await page.reload();
+    await page.waitForSelector('#result:not(.hidden)');
+    eq(await page.innerText('#balance'), '5,000 P', 'same balance after a reload');
+    eq(Number(sql(`SELECT count(*) FROM point_ledger WHERE payment_order_id = '${oid}'`)), 1, 'one grant');
+    await page.click('#points-link');
+    await page.waitForSelector('#history-rows tr');
+    const row = await page.innerText('#history-rows tr');
+    check(row.includes(oid) && row.includes('+5,000'), `history has the grant: ${row}`);
+    eq(await page.innerText('#balance'), '5,000 P', 'points page balance');
+});
+
+test('cancelled_checkout_shows_the_failure', async (page) => {
+    const uid = newUser('브라우저 취소');
+    const oid = await startTopUp(page, uid, '10000');
+    await page.click('button[value="cancel"]');
+    await page.waitForURL((u) => u.href.startsWith(`${BASE}/pay-fail.html`));
+    await page.waitForSelector('#result:not(.hidden)');
+    const text = await alertText(page);
+    check(text.includes('결제가 취소되었습니다'), `cancel headline: ${text}`);
+    check(text.includes('PAY_PROCESS_CANCELED'), `the gateway's code: ${text}`);
+    check(/사유: .+/.test(text), `the gateway's message: ${text}`);
+    eq(await page.$eval('#status [data-status]', (b) => b.dataset.status), 'ABORTED', 'status badge');
+    eq(payment(oid), 'ABORTED|f', 'the payment is ABORTED');
+    eq(Number(sql(`SELECT point FROM users WHERE id = ${uid}`)), 0, 'no points');
+    await noRawJson(page);
+    await page.screenshot({ path: path.join(OUT, 'pay-cancelled.png'), fullPage: true });
+});
+
+test('declined_card_shows_the_gateway_message', async (page) => {
+    const uid = newUser('브라우저 거절');
+    const oid = await startTopUp(page, uid, '1000');
+    await page.click('details summary'); // the sandbox keeps "decline" under its test options
+    await page.click('button[value="reject"]');
+    await page.waitForURL((u) => u.href.startsWith(`${BASE}/pay-success.html`));
+    const text = await alertText(page);
+    check(text.includes('결제가 완료되지 않았습니다'), `headline: ${text}`);
+    check(text.includes('결제사 메시지:') && text.includes('REJECT_CARD_COMPANY'), `pg message and code: ${text}`);
+    await page.waitForSelector('#result:not(.hidden)');
+    eq(await page.$eval('#status [data-status]', (b) => b.dataset.status), 'ABORTED', 'status badge');
+    eq(payment(oid), 'ABORTED|f', 'ABORTED, nothing granted');
+    await noRawJson(page);
+    await page.screenshot({ path: path.join(OUT, 'pay-declined.png'), fullPage: true });
+});
+
+test('a_lost_gateway_answer_is_polled_to_done', async (page) => {
+    const uid = newUser('브라우저 지연');
+    const oid = await startTopUp(page, uid, '5000');
+    // the sandbox approves this confirm and then answers 500: the API says 502
+    // (payment UNKNOWN); the page polls and confirms again with the same key
+    await sandbox('POST', '/sim/faults', { action: 'approve_then_500', orderId: oid, count: 1 });
+    try {
+        await page.click('button[value="pay"]');
+        await page.waitForURL((u) => u.href.startsWith(`${BASE}/pay-success.html`));
+        await page.waitForFunction(() => document.querySelector('#message').innerText.includes('확인하는 중'),
+            null, { timeout: 10000 });
+        await page.waitForFunction(() => document.querySelector('#message').innerText.includes('충전이 완료되었습니다'),
+            null, { timeout: 30000 });
+    } finally {
+        await sandbox('DELETE', '/sim/faults');
+    }
+    eq(await page.innerText('#balance'), '5,000 P', 'balance');
+    eq(payment(oid), 'DONE|t', 'DONE once');
+    const stats = await sandbox('GET', '/sim/stats');
+    check((stats.confirmCalls[oid] || 0) >= 2, `confirmed again: ${JSON.stringify(stats.confirmCalls[oid])}`);
+    check((stats.confirmReplays[oid] || 0) >= 1, 'the retry was a replay of the same Idempotency-Key');
+    eq(Number(sql(`SELECT count(*) FROM point_ledger WHERE payment_order_id = '${oid}'`)), 1, 'one grant');
+    await page.screenshot({ path: path.join(OUT, 'pay-polled.png'), fullPage: true });
+});
+
+test('api_errors_are_shown_as_messages', async (page) => {
+    await page.goto(`${BASE}/profile.html?id=987654321`);
+    let text = await alertText(page);
+    check(text.includes('프로필을 찾을 수 없습니다') && text.includes('profile 987654321 does not exist'),
+        `404 message: ${text}`);
+    await noRawJson(page);
+    await page.screenshot({ path: path.join(OUT, 'error-profile-404.png'), fullPage: true });
+    await page.goto(`${BASE}/profile.html?id=abc`);
+    text = await alertText(page);
+    check(text.includes('profile id must be a positive 64-bit integer'), `400 message: ${text}`);
+    await page.goto(`${BASE}/points.html?userId=987654321`);
+    text = await alertText(page);
+    check(text.includes('회원을 찾을 수 없습니다') && text.includes('user 987654321 does not exist'), `points 404: ${text}`);
+    await noRawJson(page);
+    // a top-up the API refuses: the amount is over the limit
+    const uid = newUser('브라우저 오류');
+    await page.goto(`${BASE}/points.html?userId=${uid}`);
+    await page.waitForSelector('#topup-card:not(.hidden)');
+    await page.fill('#custom-amount', '20000000');
+    await page.check('input[name="amount"][value="custom"]');
+    await page.click('#topup-button');
+    const box = await page.waitForSelector('#topup-message [role="alert"]');
+    text = await box.innerText();
+    check(text.includes('충전을 시작하지 못했습니다') && text.includes("field 'amount'"), `400 on create: ${text}`);
+    check(new URL(page.url()).pathname === '/points.html', 'stayed on the page');
+    await noRawJson(page);
+    await page.screenshot({ path: path.join(OUT, 'error-topup.png'), fullPage: true });
+    // the fail page without an order (cancelled before an order existed)
+    await page.goto(`${BASE}/pay-fail.html?code=PAY_PROCESS_CANCELED&message=${encodeURIComponent('사용자가 결제를 취소하였습니다')}`);
+    text = await alertText(page);
+    check(text.includes('결제가 취소되었습니다') && text.includes('사용자가 결제를 취소하였습니다'), `fail page: ${text}`);
+});
+
+test('pages_are_utf8_korean_and_fit_a_phone', async (page) => {
+    for (const p of ['/', '/profile.html', '/points.html', '/pay-success.html', '/pay-fail.html']) {
+        const r = await fetch(BASE + p);
+        eq(r.status, 200, `${p} status`);
+        eq(r.headers.get('content-type'), 'text/html; charset=utf-8', `${p} content type`);
+        const html = await r.text();
+        check(html.includes('<html lang="ko">') && html.includes('<meta charset="utf-8">'), `${p} declares ko and UTF-8`);
+        check(!/https?:\/\/(?!127\.0\.0\.1)/.test(html.replace(/<!--[\s\S]*?-->/g, '')), `${p} loads nothing external`);
+    }
+    const js = await fetch(`${BASE}/js/common.js`);
+    eq(js.headers.get('content-type'), 'application/javascript; charset=utf-8', 'scripts are UTF-8');
+    const cfg = await (await fetch(`${BASE}/config.json`)).json();
+    eq(cfg.gatewayBase, SANDBOX, '/config.json points at the stack\'s gateway');
+    // Korean glyphs are drawn with a CJK font, not as boxes: the rendered
+    // width of Hangul differs from that of a missing-glyph box sequence
+    await page.goto(`${BASE}/`);
+    await listSettled(page);
+    const font = await page.evaluate(async () => {
+        await document.fonts.ready;
+        return document.fonts.check('16px "Noto Sans CJK KR"', '가나다');
+    });
+    check(font, 'the Noto Sans CJK KR font is available to the page');
+    await page.screenshot({ path: path.join(OUT, 'profiles-hangul.png'), fullPage: true });
+    // narrow screens: the table scrolls inside its box, the page does not
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${BASE}/points.html?userId=1`);
+    await page.waitForSelector('#balance-card:not(.hidden)');
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(overflow <= 0, `no sideways scrolling of the page on a phone (${overflow}px)`);
+    await page.goto(`${BASE}/`);
+    await listSettled(page);
+    await page.screenshot({ path: path.join(OUT, 'profiles-phone.png'), fullPage: true });
+});
+
+// ---- runner ---------------------------------------------------------------------
+
+async function main() {
+    fs.mkdirSync(OUT, { recursive: true });
+    const only = process.argv.slice(2);
+    const chosen = only.length ? tests.filter((t) => only.some((o) => t.name.includes(o))) : tests;
+    // Start from a healthy stack: earlier suites may have left the gateway's
+    // circuit breaker open for a few seconds (a client would retry too).
+    await waitFor(async () => {
+        const r = await fetch(`${BASE}/ready`).then((x) => x.json()).catch(() => null);
+        return r && r.status === 'UP' && r.breakers.gateway.state === 'CLOSED';
+    }, 'the stack ready with the gateway breaker closed', 60000).catch((e) => console.log(`note: ${e.message}`));
+    const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'memberapi-chromium-'));
+    let passed = 0;
+    let failed = 0;
+    let context;
+    try {
+        context = await chromium.launchPersistentContext(userDataDir, {
+            executablePath: '/usr/bin/chromium',
+            headless: true,
+            args: CHROMIUM_ARGS,
+            viewport: { width: 1100, height: 800 },
+            locale: 'ko-KR',
+            timezoneId: 'Asia/Seoul',
+        });
+        context.setDefaultTimeout(15000);
+        for (const t of chosen) {
+            const page = await context.newPage();
+            const problems = [];
+            page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+            page.on('console', (m) => { if (m.type() === 'error' && !/status of [45]\d\d/.test(m.text())) problems.push(`console: ${m.text()}`); });
+            const t0 = Date.now();
+            try {
+                await Promise.race([
+                    t.fn(page),
+                    sleep(TEST_TIMEOUT_MS).then(() => { throw new Failure(`took longer than ${TEST_TIMEOUT_MS / 1000} s`); }),
+                ]);
+                check(problems.length === 0, problems.join('; '));
+                passed++;
+                console.log(`PASS ${t.name} (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
+            } catch (e) {
+                failed++;
+                console.log(`FAIL ${t.name} (${((Date.now() - t0) / 1000).toFixed(1)}s): ${e instanceof Failure ? e.message : e.stack}`);
+                await page.screenshot({ path: path.join(OUT, `FAILED-${t.name}.png`), fullPage: true }).catch(() => {});
+            } finally {
+                await page.close().catch(() => {});
+            }
+        }
+    } catch (e) {
+        failed++;
+        console.log(`FAIL browser start: ${e.stack}`);
+    } finally {
+        if (context) await context.close().catch(() => {});
+        fs.rmSync(userDataDir, { recursive: true, force: true });
+    }
+    console.log(`screenshots: ${path.relative(ROOT, OUT)}/`);
+    console.log(`browser: ${passed} passed, ${failed} failed`);
+    process.exit(failed === 0 ? 0 : 1);
+}
+
+main();
