@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -71,6 +72,32 @@ void log_set_rid(const char *rid)
         snprintf(tl_rid, sizeof(tl_rid), "%s", rid);
 }
 
+/* The pid of the process, cached (a log line per request should not cost
+ * a system call); reset in a forked child. */
+static pid_t cached_pid;
+
+static void forget_pid(void)
+{
+    cached_pid = 0;
+}
+
+static void register_fork_handler(void)
+{
+    pthread_atfork(NULL, NULL, forget_pid);
+}
+
+static pid_t log_pid(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_fork_handler);
+    pid_t p = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
+    if (p == 0) {
+        p = getpid();
+        __atomic_store_n(&cached_pid, p, __ATOMIC_RELAXED);
+    }
+    return p;
+}
+
 void log_write(log_level_t level, const char *fmt, ...)
 {
     if (level < log_min)
@@ -82,7 +109,7 @@ void log_write(log_level_t level, const char *fmt, ...)
     gmtime_r(&ts.tv_sec, &tm);
     int n = snprintf(line, sizeof(line), "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s pid=%d",
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     ts.tv_nsec / 1000000L, level_names[level], (int)getpid());
+                     ts.tv_nsec / 1000000L, level_names[level], (int)log_pid());
     if (tl_rid[0] && n > 0 && (size_t)n < sizeof(line))
         n += snprintf(line + n, sizeof(line) - (size_t)n, " rid=%s", tl_rid);
     if (n > 0 && (size_t)n < sizeof(line) - 2) {
