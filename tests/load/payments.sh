@@ -7,6 +7,6 @@
 #                          [--unknown M] [--threads T]
 # Needs a running stack (scripts/run) with the stack's variables in the
 # environment (STACK_DIR, HTTP_PORT, STACK_*); the pool is restarted without its
-# periodic reconciler while measuring, then as it was. Figures in docs/PERFORMANCE-payments.md.
+# periodic reconciler while measuring, then as it was. Figures in docs/PERFORMANCE.md.
 set -euo pipefail
 exec /usr/bin/python3 "$(dirname "$0")/payments_bench.py" "$@"

@@ -83,11 +83,14 @@ def wait_replica():
         timeout=600, interval=1, what="the replica to replay the load")
 
 
-def restart_pool(cache):
-    if cache:
-        os.environ.pop("PROFILE_CACHE", None)
-    else:
-        os.environ["PROFILE_CACHE"] = "false"
+def restart_pool(cache, near=True):
+    """The pool again with the cache on or off, the near cache on or off."""
+    for key, on, off in (("PROFILE_CACHE", cache, "false"),
+                         ("PROFILE_CACHE_NEAR_TTL_MS", near, "0")):
+        if on:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = off
     apitest.stack('stop_pid "$RUN/pool.pid" TERM 20; start_pool; wait_ready 60')
 
 
@@ -209,6 +212,35 @@ def main():
         # Redis is back: reads of other profiles close its breaker again
         # (counted after the views above, which are the hot profile's).
         drive_redis_closed(detail)
+
+        # ---- the same without the workers' near cache: every read is a
+        # Redis GET, or with Redis stopped a replica query ----
+        restart_pool(cache=True, near=False)
+        try:
+            get_json(detail)
+            res = benchlib.rounds([("hello-world (ceiling)", base + "/__hello"),
+                                   ("detail, Redis hit", base + detail)], rounds, seconds, 32)
+            try:
+                apitest.stack("stop_pid", redis_pid, "TERM", "10")
+                apitest.wait_until(
+                    lambda: (apitest.api("GET", detail), breaker("redis"))[1] == "OPEN",
+                    timeout=10, what="redis breaker OPEN")
+                res.update(benchlib.rounds([("detail, Redis stopped (replica)", base + detail)],
+                                           rounds, seconds, 32))
+            finally:
+                apitest.stack("start_redis")
+            benchlib.table("near cache off (PROFILE_CACHE_NEAR_TTL_MS=0), concurrency 32", res,
+                           base="hello-world (ceiling)")
+            hit, down = res["detail, Redis hit"], res["detail, Redis stopped (replica)"]
+            ratio = down["rps"] / hit["rps"] if hit["rps"] else 0.0
+            goals.check(ratio >= 0.5, f"near cache off, Redis stopped: detail at {ratio:.2f} x "
+                        f"the Redis hit (goal >= 0.50)")
+            errors = sum(int(f["failed"] + f["non2xx"]) for f in res.values())
+            goals.check(errors == 0, f"near cache off: {errors} failed requests (goal 0)",
+                        always=True)
+            drive_redis_closed(detail)
+        finally:
+            restart_pool(cache=True)
 
         # ---- uncached lists, one client ----
         restart_pool(cache=False)
