@@ -139,12 +139,15 @@ static void request_stop(void)
  * the connection: libfcgi would shutdown() and poll() for the peer's close
  * before close(). The request body has been read to EOF (http_fcgi_read)
  * and nginx sends nothing after it, so a plain close loses nothing and
- * saves two system calls per request. On a stream error libfcgi closes as
- * it always does. */
-static void finish_request(FCGX_Request *fr)
+ * saves two system calls per request. An oversized body may have been
+ * drained only in part (DRAIN_MAX): then, and on a stream error, libfcgi
+ * closes as it always does, so unread input cannot turn the close into a
+ * reset that loses the answer. */
+static void finish_request(FCGX_Request *fr, bool lingering)
 {
     int keep = fr->keepConnection;
-    fr->keepConnection = 1;
+    if (!lingering)
+        fr->keepConnection = 1;
     FCGX_Finish_r(fr);
     if (!keep && fr->ipcFd >= 0) {
         close(fr->ipcFd);
@@ -172,7 +175,7 @@ static void serve(FCGX_Request *fr, arena_t *a)
     log_set_rid(r.request_id);
     http_dispatch(&r);
     http_fcgi_write(&r, fr);
-    finish_request(fr);
+    finish_request(fr, r.body_too_large);
 
     int64_t dur_us = ktime_mono_us() - r.start_us;
     atomic_fetch_add(&srv_shm->accepted, 1);

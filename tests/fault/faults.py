@@ -40,19 +40,6 @@ FAULT_ENV = {"TOSS_TIMEOUT_MS": "2000", "TOSS_CONNECT_TIMEOUT_MS": "1000", "RECO
 LEASE_S = 2.0 + 5.0
 
 
-def restart_pool(env):
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        stack('stop_pid "$RUN/pool.pid" TERM 20; start_pool; wait_ready 60')
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 # ---- the load ----------------------------------------------------------------
 
 class Payer:
@@ -351,7 +338,7 @@ def main():
     print(f"fault suite: {len(chosen)} scenarios x {seconds:g}s, reads c={c}, payers={payers}")
     print("reproduce: tests/fault/run.sh" + (" --short" if a.short else "")
           + (f" --seconds {a.seconds:g}" if a.seconds else ""))
-    restart_pool(FAULT_ENV)
+    apitest.restart_pool(FAULT_ENV, ready=True)
     results = []
     try:
         base_pid = int(sql1("SELECT min(id) FROM profiles"))
@@ -370,7 +357,7 @@ def main():
             apitest.wait_until(lambda: api("GET", "/ready").status == 200, 60, what="ready again")
     finally:
         paytest.clear_faults()
-        restart_pool({})
+        apitest.restart_pool(ready=True)
     print()
     print(f"  {'scenario':<28}{'requests':>9}{'errors':>8}{'(reads':>8}{'pays)':>7}"
           f"{'lost writes':>13}{'double grants':>15}{'payments':>10}  verdict")

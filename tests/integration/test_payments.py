@@ -7,8 +7,8 @@ import os
 import subprocess
 
 from apitest import api, check, eq, is_error_envelope, sql, sql1, test
-from paytest import (MEMBERAPI_BIN, advance_clock, authorize, balance, clear_faults, confirm_calls, create,
-                     data_of, fault, get_payment, ledger, new_user, order_id, paid_order,
+from paytest import (MEMBERAPI_BIN, advance_clock, balance, clear_faults, confirm_calls, create,
+                     fault, get_payment, ledger, new_user, order_id, paid_order,
                      reconcile, row, stats, status, success)
 
 

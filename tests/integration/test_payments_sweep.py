@@ -18,7 +18,7 @@ import random
 import threading
 import time
 
-from apitest import check, eq, sql, sql1, test, wait_until
+from apitest import check, eq, sql, sql1, test
 from paytest import (LEASE_S, authorize, clear_faults, create, new_user, reconcile, sandbox,
                      success)
 

@@ -12,8 +12,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import apitest  # noqa: E402
 from apitest import (HTTP_PORT, STACK_DIR, ab, api, check, eq, pid_of,  # noqa: E402
-                     pool_status, stack, test, wait_until)
+                     pool_status, test, wait_until)
 import fcgi_client  # noqa: E402
 
 THREADS = int(os.environ.get("THREADS", "16"))
@@ -28,17 +29,7 @@ def ready_workers():
 
 def restart_pool(**env):
     """Restarts the pool with extra configuration (none: the stack's own)."""
-    stack("stop_pid", os.path.join(STACK_DIR, "run", "pool.pid"), "TERM", "20")
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update({k: str(v) for k, v in env.items()})
-    try:
-        stack("start_pool")
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    apitest.restart_pool(env)
     n = int(os.environ.get("WORKERS", os.cpu_count()))
     wait_until(lambda: len(ready_workers()) == n, 15, what="workers ready")
 

@@ -11,7 +11,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from apitest import (HTTP_PORT, ROOT, STACK_DIR, ab, api, check, eq, stack,  # noqa: E402
+from apitest import (HTTP_PORT, STACK_DIR, ab, api, check, eq, stack,  # noqa: E402
                      test, wait_until)
 
 URL = f"http://127.0.0.1:{HTTP_PORT}"

@@ -11,7 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from apitest import STACK_DIR, api, check, eq, stack, test, wait_until  # noqa: E402
+from apitest import STACK_DIR, api, check, eq, restart_pool, test, wait_until  # noqa: E402
 
 BASE = int(os.environ.get("STACK_REDIS_PORT", "16379")) + 100
 MASTER, REPLICA, SENTINEL = BASE, BASE + 1, BASE + 2
@@ -45,20 +45,6 @@ def stop_all():
             os.kill(pid(name), signal.SIGKILL)
         except (OSError, ValueError):
             pass
-
-
-def restart_pool(env):
-    stack("stop_pid", os.path.join(STACK_DIR, "run", "pool.pid"), "TERM", "20")
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        stack("start_pool")
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @test

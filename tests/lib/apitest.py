@@ -20,7 +20,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 import traceback
 
@@ -121,15 +120,24 @@ def sql1(query, url=None):
     return rows[0][0] if rows and rows[0] else None
 
 
-def stack(fn, *args, check_rc=True):
-    """Calls a function of scripts/lib/stack.sh with the test stack's env."""
+def stack(fn, *args, check_rc=True, env=None):
+    """Calls a function of scripts/lib/stack.sh with the test stack's env
+    (plus env, for this call only)."""
     cmd = ". \"$ROOT/scripts/lib/stack.sh\"; " + fn + " " + " ".join(
         "'" + str(a).replace("'", "'\\''") + "'" for a in args)
-    r = subprocess.run(["bash", "-c", cmd], env=dict(os.environ, ROOT=ROOT),
+    extra = {k: str(v) for k, v in (env or {}).items()}
+    r = subprocess.run(["bash", "-c", cmd], env=dict(os.environ, ROOT=ROOT, **extra),
                        capture_output=True, text=True)
     if check_rc and r.returncode != 0:
         raise AssertionError(f"stack {fn} failed: {r.stdout[-500:]} {r.stderr[-500:]}")
     return r.stdout
+
+
+def restart_pool(env=None, ready=False):
+    """Restarts the stack's pool with extra configuration in its environment
+    (none: the stack's own); with ready, waits for /ready."""
+    stack('stop_pid "$RUN/pool.pid" TERM 20; start_pool' + ("; wait_ready 60" if ready else ""),
+          env=env)
 
 
 def pid_of(name):
