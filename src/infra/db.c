@@ -94,6 +94,9 @@ static PGconn *open_conn(db_role_t role, int64_t timeout_s)
     return PQconnectdbParams(keys, vals, 1);
 }
 
+/* A failed connect that took this long was a timeout, not a refusal. */
+#define SLOW_CONNECT_MS 50
+
 /* Connects and prepares every registered statement. */
 static int conn_open(db_conn_t *c)
 {
@@ -106,7 +109,14 @@ static int conn_open(db_conn_t *c)
         log_warn("event=db_connect_failed role=%s error=%s", role_name(c->role),
                  log_q(PQerrorMessage(c->pg)));
         conn_drop(c);
-        c->retry_after_ms = now + conf.backoff_ms;
+        /* Fail fast for a while only after a slow failure (a connect
+         * timeout: every request would wait for it). A refused connection
+         * costs next to nothing to try again, and trying at once means a
+         * restarted server is used by the very next request, not one
+         * backoff later. */
+        int64_t end = ktime_mono_ms();
+        if (end - now >= SLOW_CONNECT_MS)
+            c->retry_after_ms = end + conf.backoff_ms;
         return -1;
     }
     for (size_t t = 0; t < ntables; t++) {

@@ -35,7 +35,7 @@ typedef struct db_config {
     const char *replica_url; /* NULL or "": reads use the primary */
     int64_t connect_timeout_s;
     int64_t statement_timeout_ms;
-    int64_t reconnect_backoff_ms; /* after a failed connect, fail fast for this long */
+    int64_t reconnect_backoff_ms; /* after a slow failed connect, fail fast for this long */
 } db_config_t;
 
 /* Once, before threads. Copies the strings. */
