@@ -91,7 +91,21 @@ class Background:
             eq(ab_failures(res), 0, f"failed requests for {path}")
 
 
-class Misses:
+class _Readers:
+    """`workers` threads running self._run while the with-block runs."""
+
+    def __enter__(self):
+        self.ex = concurrent.futures.ThreadPoolExecutor(self.workers)
+        self.futs = [self.ex.submit(self._run) for _ in range(self.workers)]
+        return self
+
+    def __exit__(self, *exc):
+        for f in self.futs:
+            f.result()
+        self.ex.shutdown()
+
+
+class Misses(_Readers):
     """Reads of random ids (mostly cache misses, so they reach PostgreSQL)."""
 
     def __init__(self, seconds, workers=4):
@@ -110,23 +124,13 @@ class Misses:
             with self.lock:
                 self.statuses.append(st)
 
-    def __enter__(self):
-        self.ex = concurrent.futures.ThreadPoolExecutor(self.workers)
-        self.futs = [self.ex.submit(self._run) for _ in range(self.workers)]
-        return self
-
-    def __exit__(self, *exc):
-        for f in self.futs:
-            f.result()
-        self.ex.shutdown()
-
     def check_clean(self):
         check(len(self.statuses) > 0, "reads were made")
         bad = [s for s in self.statuses if s not in (200, 404)]
         eq(bad, [], f"errors among {len(self.statuses)} random-id reads")
 
 
-class Exact:
+class Exact(_Readers):
     """Reads one path for a while and counts exactly how many answered 200."""
 
     def __init__(self, path, seconds, workers=4):
@@ -144,16 +148,6 @@ class Exact:
                     self.ok += 1
                 else:
                     self.other.append(st)
-
-    def __enter__(self):
-        self.ex = concurrent.futures.ThreadPoolExecutor(self.workers)
-        self.futs = [self.ex.submit(self._run) for _ in range(self.workers)]
-        return self
-
-    def __exit__(self, *exc):
-        for f in self.futs:
-            f.result()
-        self.ex.shutdown()
 
 
 def drive_until_closed(name, timeout=30):
