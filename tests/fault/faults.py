@@ -5,10 +5,13 @@ Per scenario, for D seconds:
   - ab, concurrency C: GET /api/v1/profiles/{pid} (one profile per scenario,
     so its new view rows can be counted exactly)
   - ab, concurrency C/2: GET /api/v1/profiles?size=10&sort=name,asc
-  - P threads: create a payment, authorize it at the gateway sandbox, confirm
-    it (POST /api/v1/payments/success/toss), over and over, for one fresh user
+  - P threads at 12 payments/s each: create a payment, authorize it at the
+    gateway sandbox, confirm it (POST /api/v1/payments/success/toss), over
+    and over, for one fresh user (a 429 is repeated, as a client would)
 The fault starts at D/3 and ends at 2D/3. Afterwards the view buffers drain,
-the reconciler runs until every payment is final, and the books are checked:
+the clients of payments still READY (their confirm was refused with 503
+while the gateway breaker was open) confirm again, the reconciler runs until
+every payment is final, and the books are checked:
   lost writes   = detail 200s without their view row + payments not final
                   + DONE payments without their grant
   double grants = payments with more than one ledger row + ledger rows of
@@ -37,7 +40,6 @@ THREADS = int(os.environ.get("THREADS", "16"))
 FLUSH_MS = 200
 FAULT_ENV = {"TOSS_TIMEOUT_MS": "2000", "TOSS_CONNECT_TIMEOUT_MS": "1000", "RECONCILE_MIN_AGE_S": "0",
              "RECONCILE_INTERVAL_S": "0"}
-LEASE_S = 2.0 + 5.0
 
 
 # ---- the load ----------------------------------------------------------------
