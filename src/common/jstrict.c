@@ -35,17 +35,6 @@ static void ws(scan_t *s)
         s->p++;
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int string(scan_t *s)
 {
     s->p++; /* opening quote */
@@ -65,7 +54,7 @@ static int string(scan_t *s)
                 break;
             int v = 0;
             for (int i = 0; i < 4; i++) {
-                int h = hexval(s->p[i]);
+                int h = str_hex_val((unsigned char)s->p[i]);
                 if (h < 0)
                     return fail(s, "bad \\u escape");
                 v = v * 16 + h;

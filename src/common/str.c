@@ -126,3 +126,14 @@ bool str_ct_equal(const char *a, const char *b)
         d |= (unsigned char)(a[i] ^ b[i]);
     return d == 0;
 }
+
+int str_hex_val(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

@@ -22,6 +22,9 @@ bool str_charset(const char *s, const char *extra);
 /* Case-insensitive ASCII prefix test. */
 bool str_ci_prefix(const char *s, const char *prefix);
 
+/* The value of one hexadecimal digit (0-9, a-f, A-F), or -1. */
+int str_hex_val(int c);
+
 /* Constant-time comparison of two strings (length is not hidden). */
 bool str_ct_equal(const char *a, const char *b);
 

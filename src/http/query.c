@@ -7,17 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 long http_pct_decode(const char *s, size_t n, char *out, bool plus_space)
 {
     size_t o = 0;
@@ -26,7 +15,8 @@ long http_pct_decode(const char *s, size_t n, char *out, bool plus_space)
         if (c == '%') {
             if (i + 2 >= n)
                 return -1;
-            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+            int hi = str_hex_val((unsigned char)s[i + 1]),
+                lo = str_hex_val((unsigned char)s[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             out[o++] = (char)(hi << 4 | lo);

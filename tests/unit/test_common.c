@@ -68,6 +68,13 @@ static void test_utf8(void)
     CU_ASSERT_TRUE(str_ct_equal("abc", "abc"));
     CU_ASSERT_FALSE(str_ct_equal("abc", "abd"));
     CU_ASSERT_FALSE(str_ct_equal("abc", "abcd"));
+    CU_ASSERT_EQUAL(str_hex_val('0'), 0);
+    CU_ASSERT_EQUAL(str_hex_val('9'), 9);
+    CU_ASSERT_EQUAL(str_hex_val('a'), 10);
+    CU_ASSERT_EQUAL(str_hex_val('F'), 15);
+    CU_ASSERT_EQUAL(str_hex_val('g'), -1);
+    CU_ASSERT_EQUAL(str_hex_val('/'), -1);
+    CU_ASSERT_EQUAL(str_hex_val(0xC3), -1);
 }
 
 static void test_b64url(void)
