@@ -11,12 +11,11 @@ elsewhere: it must not (fastcgi_next_upstream has no non_idempotent).
 Every test restores what it changed (sandbox faults, nginx, the primary) and
 waits for /ready, so the stack is healthy for whatever runs next."""
 import os
-import subprocess
 import threading
 import time
 
 import apitest
-from apitest import admin, api, check, eq, is_error_envelope, sql1, test, wait_until
+from apitest import admin, api, check, eq, is_error_envelope, sql1, stack, test, wait_until
 from paytest import (LEASE_S, TOSS_TIMEOUT_MS, balance, clear_faults, confirm_calls, fault,
                      ledger, new_user, paid_order, reconcile, stats, status, success, wait_ready)
 
@@ -109,14 +108,6 @@ def a_single_drop_either_way_ends_done_once():
 
 # ---- processes dying ---------------------------------------------------------
 
-def stack_env(env, fn):
-    """A stack.sh function with extra environment (e.g. STACK_UPSTREAMS)."""
-    r = subprocess.run(["bash", "-c", '. "$ROOT/scripts/lib/stack.sh"; ' + fn],
-                       env=dict(os.environ, ROOT=apitest.ROOT, **env), capture_output=True,
-                       text=True, timeout=180)
-    eq(r.returncode, 0, f"stack {fn}: {r.stdout[-300:]} {r.stderr[-300:]}")
-
-
 def worker_serving_one_request():
     """The pid of the worker busy with our confirm. /pool-status is itself a
     request, so sample until the count is unambiguous."""
@@ -159,7 +150,7 @@ def sigkill_of_the_worker_in_a_confirm_loses_nothing_and_nginx_does_not_resend()
     delay = min(4000, TOSS_TIMEOUT_MS - 1000)
     result = {}
     respawns = admin("GET", "/pool-status?format=json").json["respawnedWorkers"]
-    stack_env({"STACK_UPSTREAMS": two}, "start_nginx")
+    stack("start_nginx", env={"STACK_UPSTREAMS": two})
     try:
         fault("delay", oid, delayMs=delay)
         t = threading.Thread(target=lambda: result.update(r=success(oid, pk, 9000)))
@@ -177,7 +168,7 @@ def sigkill_of_the_worker_in_a_confirm_loses_nothing_and_nginx_does_not_resend()
         eq((balance(uid), ledger(oid)), (0, []))
     finally:
         clear_faults()
-        stack_env({}, "start_nginx")
+        stack("start_nginx")
     wait_until(lambda: admin("GET", "/pool-status?format=json").json["respawnedWorkers"]
                > respawns, timeout=30, what="the worker to be respawned")
     wait_until(workers_ready, timeout=30, what="every worker ready")
@@ -202,12 +193,12 @@ def primary_restart_during_a_confirm_loses_nothing():
         t.start()
         wait_until(lambda: status(oid) == "IN_PROGRESS", timeout=10, what="IN_PROGRESS")
         t_stop = time.time()
-        stack_env({}, 'stop_pg "$PGDATA_PRIMARY"')
+        stack('stop_pg "$PGDATA_PRIMARY"')
         check(time.time() - t_stop < delay / 1000, "the primary stopped before the answer")
         t.join(60)
     finally:
         clear_faults()
-        stack_env({}, "start_primary")
+        stack("start_primary")
     wait_ready()
     r = result["r"]
     # approved by the gateway, not recordable while the primary was down
