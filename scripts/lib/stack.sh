@@ -88,8 +88,10 @@ ensure_packages() {
         printf '#!/bin/sh\nexit 101\n' > $policy && chmod +x $policy && made_policy=1
     fi
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null 2>&1 || apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || {
+    # Another apt-get (a second checkout's tests) may hold the lock: wait for it.
+    local lock=(-o DPkg::Lock::Timeout=600)
+    apt-get "${lock[@]}" update -qq >/dev/null 2>&1 || apt-get "${lock[@]}" update -qq
+    apt-get "${lock[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || {
         [ $made_policy = 1 ] && rm -f $policy; die "apt-get install failed"; }
     [ $made_policy = 1 ] && rm -f $policy
     PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
