@@ -52,7 +52,7 @@ RUN=$STACK_DIR/run
 LOGS=$STACK_DIR/log
 SOCK=$RUN/memberapi.sock
 
-PACKAGES="gcc make autoconf automake libtool pkg-config libfcgi-dev libpq-dev libhiredis-dev
+PACKAGES="gcc make dpkg-dev autoconf automake libtool pkg-config libfcgi-dev libpq-dev libhiredis-dev
   libjson-c-dev libcurl4-openssl-dev libssl-dev libcunit1-dev postgresql postgresql-client
   redis-server redis-tools nginx-light apache2-utils python3 curl procps iproute2 clang
   libclang-rt-dev clang-format docker-compose yamllint shellcheck python3-yaml
@@ -98,17 +98,56 @@ ensure_packages() {
     return 0
 }
 
+# Security fixes of the libraries the pool links and the servers the stack
+# runs: upgraded (within Debian 12) at most once a day per checkout; then the
+# libfcgi that fixes CVE-2025-23016 (a heap overflow in FastCGI parameter
+# parsing) is required.
+UPGRADE_PACKAGES="libfcgi0ldbl libfcgi-dev libpq5 libpq-dev libssl3 libssl-dev libcurl4
+  libcurl4-openssl-dev libhiredis0.14 libjson-c5 nginx-light postgresql redis-server"
+LIBFCGI_FIXED=2.4.2-2+deb12u1
+upgrade_packages() {
+    local stamp=$ROOT/.stack-upgraded lock=(-o DPkg::Lock::Timeout=600)
+    if [ "$(id -u)" = 0 ] && ! find "$stamp" -mmin -1440 2>/dev/null | grep -q .; then
+        local installed=() p
+        for p in $UPGRADE_PACKAGES; do
+            dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' && installed+=("$p")
+        done
+        export DEBIAN_FRONTEND=noninteractive
+        if apt-get "${lock[@]}" update -qq >/dev/null 2>&1 \
+            && apt-get "${lock[@]}" install -y -qq --only-upgrade "${installed[@]}" >/dev/null 2>&1; then
+            touch "$stamp"
+        else
+            say "warning: could not upgrade packages (no package registry?); checking versions as installed"
+        fi
+    fi
+    local v
+    v=$(dpkg-query -W -f='${Version}' libfcgi0ldbl 2>/dev/null)
+    dpkg --compare-versions "${v:-0}" ge "$LIBFCGI_FIXED" \
+        || die "libfcgi0ldbl ${v:-missing} has CVE-2025-23016; $LIBFCGI_FIXED or newer is needed (apt-get update && apt-get install libfcgi0ldbl)"
+}
+
 # ---- build ----------------------------------------------------------------
 
 # build DIR [configure args...]: out-of-tree autotools build.
+# build DIR [CONFIGURE-ARGS...]: configures (when the arguments or flags
+# changed) and builds in DIR, with Debian's hardening flags (dpkg-buildflags,
+# hardening=+all: PIE, stack protector, RELRO and BIND_NOW, CET, format
+# checks, _FORTIFY_SOURCE). The sanitizer build leaves _FORTIFY_SOURCE out:
+# ASan's interceptors replace the fortified functions.
 build() {
     local dir=$1; shift
     ( cd "$ROOT" && { [ -x configure ] && [ configure -nt configure.ac ] && [ Makefile.in -nt Makefile.am ]; } \
         || autoreconf -fi >/dev/null 2>&1 ) || die "autoreconf failed"
     mkdir -p "$dir"
-    local want="$*"
+    local opts=hardening=+all cflags cppflags ldflags
+    case " $* " in *" --enable-sanitizers "*) opts=hardening=+all,-fortify ;; esac
+    cflags=$(DEB_BUILD_MAINT_OPTIONS=$opts dpkg-buildflags --get CFLAGS)
+    cppflags=$(DEB_BUILD_MAINT_OPTIONS=$opts dpkg-buildflags --get CPPFLAGS)
+    ldflags=$(DEB_BUILD_MAINT_OPTIONS=$opts dpkg-buildflags --get LDFLAGS)
+    local want="$* | $cflags | $cppflags | $ldflags"
     if [ ! -f "$dir/Makefile" ] || [ "$(cat "$dir/.configure-args" 2>/dev/null)" != "$want" ]; then
-        ( cd "$dir" && "$ROOT/configure" -q "$@" ) || die "configure failed"
+        ( cd "$dir" && CFLAGS=$cflags CPPFLAGS=$cppflags LDFLAGS=$ldflags "$ROOT/configure" -q "$@" ) \
+            || die "configure failed"
         echo "$want" > "$dir/.configure-args"
     fi
     make -C "$dir" -j"$(nproc)" -s >/dev/null || make -C "$dir" -j1 || die "build failed"
