@@ -12,6 +12,7 @@ import threading
 import time
 
 import apitest
+import fcgi_client
 from apitest import ADMIN_PORT, HTTP_PORT, ROOT, check, eq, test
 from paytest import balance, new_user, order_id
 
@@ -341,6 +342,39 @@ def requests_that_stop_arriving_are_closed_without_an_answer():
         eq(out, b"", f"{rid} on {lst}: nginx closes without an answer")
         check(9 <= took < 20, f"{rid} on {lst}: closed after {took:.1f}s, not after the 10 s timeout")
     eq(len(results), 4, "every slow request finished")
+
+
+@test
+def the_pool_applies_the_path_rules_on_its_own_socket():
+    # Without nginx in front (a client on the FastCGI socket), the pool
+    # decodes a REQUEST_URI that comes without DOCUMENT_URI as nginx decodes
+    # $uri, and refuses what nginx would: %00, a bad escape, a control
+    # character. docs/API.md, the last note under the table.
+    sock = os.path.join(apitest.STACK_DIR, "run", "memberapi.sock")
+
+    def ask(params):
+        req = fcgi_client.Request(sock, dict({"REQUEST_METHOD": "GET", "QUERY_STRING": "",
+                                              "CONTENT_LENGTH": "0", "API_LISTENER": "public"},
+                                             **params), timeout=10)
+        req.send_body(b"")
+        out = req.response()
+        check(out, f"no answer for {params}")
+        head, _, body = out.partition(b"\r\n\r\n")
+        return int(head.split(b" ")[1]), json.loads(body)
+
+    for uri, msg in (("/api/v1/profiles/1%00x", "malformed path: it contains a NUL byte (%00)"),
+                     ("/api/v1/profiles/%zz", "malformed percent-encoding in path"),
+                     ("/api/v1/profiles/%4", "malformed percent-encoding in path"),
+                     ("/api/v1/profiles/1%0A", "malformed path: control character (%0A)"),
+                     ("api/v1/profiles/1", "malformed path: it must start with '/'")):
+        status, j = ask({"REQUEST_URI": uri})
+        eq((status, j["errorType"], j["errorMessage"]), (400, M400, msg), uri)
+    status, j = ask({"REQUEST_URI": "/api/v1/profiles/%31?page=%zz"})  # the query is not the path
+    eq((status, j["data"]["id"]), (200, 1), "a decoded REQUEST_URI routes like $uri")
+    status, j = ask({"DOCUMENT_URI": "/api/v1/profiles/1\x7f"})
+    eq((status, j["errorMessage"]), (400, "malformed path: control character (%7F)"))
+    status, j = ask({"DOCUMENT_URI": "/api/v1/profiles", "QUERY_STRING": "page=%00"})
+    eq((status, j["errorMessage"]), (400, "query value contains a NUL byte (%00)"))
 
 
 @test
