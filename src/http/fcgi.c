@@ -22,11 +22,12 @@ void http_fcgi_read(http_req_t *r, FCGX_Request *fr, size_t max_body)
     r->method = http_method_parse(r->method_name);
     r->path = param(fr, a, "DOCUMENT_URI");
     if (r->path == NULL) {
+        /* DOCUMENT_URI is decoded (nginx's $uri); REQUEST_URI is not, so the
+         * same path means the same thing either way. */
         const char *uri = FCGX_GetParam("REQUEST_URI", fr->envp);
-        if (uri) {
-            const char *q = strchr(uri, '?');
-            r->path = arena_strndup(a, uri, q ? (size_t)(q - uri) : strlen(uri));
-        }
+        char why[160];
+        if (uri && http_path_decode(a, uri, &r->path, why, sizeof(why)) != 0)
+            r->malformed = arena_strdup(a, why);
     }
     r->query_string = param(fr, a, "QUERY_STRING");
     r->content_type = param(fr, a, "CONTENT_TYPE");
