@@ -1,6 +1,7 @@
 """test_defects.py: known defects of issue 10, each shown fixed from the
 outside: member tokens without USER_TOKEN_SECRET answer 503 (the route) or
-exit with a message (the command) instead of crashing. Tests that restart
+exit with a message (the command) instead of crashing; `memberapi probe`
+refuses an over-long path instead of overflowing its buffer. Tests that restart
 the pool leave it running with the stack's configuration."""
 import os
 import subprocess
@@ -65,3 +66,38 @@ def mint_route_without_user_token_secret_answers_503():
     r = admin("POST", "/internal/v1/users/7/tokens", headers=bearer())
     eq(r.status, 201, repr(r))
     check(isinstance(r.json["data"]["token"], str) and r.json["data"]["token"], "a token")
+
+
+# ---- memberapi probe with a long path ----------------------------------------
+
+def pool_env():
+    """The pool's environment (the stack's pool.env over ours)."""
+    env = dict(os.environ)
+    with open(os.path.join(STACK_DIR, "pool.env")) as f:
+        for line in f:
+            k, _, v = line.rstrip("\n").partition("=")
+            if k:
+                env[k] = v
+    env["LOG_FILE"] = "-"
+    return env
+
+
+def probe(path):
+    return subprocess.run([BIN, "probe", path], env=pool_env(), capture_output=True, text=True,
+                          timeout=30)
+
+
+@test
+def probe_refuses_an_over_long_path_and_sends_long_ones_whole():
+    r = probe("/health")
+    eq(r.returncode, 0, f"probe /health: {r.stdout!r} {r.stderr!r}")
+    r = probe("/" + "a" * 10000)
+    eq(r.returncode, 2, f"exit status (a negative one is a signal): {r.stderr!r}")
+    check("PATH" in r.stderr and "1024" in r.stderr, f"a clear message: {r.stderr!r}")
+    # A path above 127 bytes needs FastCGI's four-byte length: the pool
+    # parses the request and answers it (404: no such route), not a crash.
+    long_path = "/health/" + "b" * 900
+    r = probe(long_path)
+    eq(r.returncode, 1, f"{r.stdout!r} {r.stderr!r}")
+    eq(r.stdout.strip(), f"probe {pool_env()['LISTEN']} {long_path}: 404")
+    eq(probe("/health").returncode, 0, "the pool still answers")
