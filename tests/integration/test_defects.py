@@ -1,14 +1,20 @@
 """test_defects.py: known defects of issue 10, each shown fixed from the
 outside: member tokens without USER_TOKEN_SECRET answer 503 (the route) or
 exit with a message (the command) instead of crashing; `memberapi probe`
-refuses an over-long path instead of overflowing its buffer. Tests that restart
+refuses an over-long path instead of overflowing its buffer; strings from
+the gateway (status text, failure codes and messages) cannot forge a log
+line. Tests that restart
 the pool leave it running with the stack's configuration."""
+import http.server
+import json
 import os
 import subprocess
 import sys
+import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import apitest  # noqa: E402
+import paytest  # noqa: E402
 from apitest import (ROOT, STACK_DIR, admin, admin_token, check, eq,  # noqa: E402
                      is_error_envelope, stack, test)
 
@@ -101,3 +107,83 @@ def probe_refuses_an_over_long_path_and_sends_long_ones_whole():
     eq(r.returncode, 1, f"{r.stdout!r} {r.stderr!r}")
     eq(r.stdout.strip(), f"probe {pool_env()['LISTEN']} {long_path}: 404")
     eq(probe("/health").returncode, 0, "the pool still answers")
+
+
+# ---- gateway strings in the log ----------------------------------------------
+
+FORGED = "\nevent=forged level=error user_id=1 injected=yes"
+
+
+class LyingGateway(http.server.BaseHTTPRequestHandler):
+    """A Toss look-alike whose answers carry newlines and key=value text in
+    every free-text field: the confirm answers a payment whose status is
+    not one Toss has (so it stays UNKNOWN); the order lookup (the
+    reconciler's) answers it ABORTED with a failure code and message of the
+    same kind."""
+
+    def _answer(self, oid, pk, amount, status, failure):
+        body = json.dumps({"paymentKey": pk, "orderId": oid, "status": status,
+                           "totalAmount": amount, "method": "카드\nevent=forged",
+                           "requestedAt": "2024-01-01T00:00:00+09:00",
+                           "failure": failure}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        req = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+        self._answer(req["orderId"], req["paymentKey"], req["amount"], "DONE" + FORGED[:20],
+                     None)
+
+    def do_GET(self):  # noqa: N802
+        oid = self.path.rsplit("/", 1)[-1]
+        self._answer(oid, "pk_lying_gateway", self.server.amount, "ABORTED",
+                     {"code": "REJECT" + FORGED, "message": "declined" + FORGED})
+
+    def log_message(self, *args):
+        pass
+
+
+def log_size():
+    return os.path.getsize(LOG)
+
+
+def log_since(offset):
+    with open(LOG, "rb") as f:
+        f.seek(offset)
+        return f.read().decode("utf-8", "replace")
+
+
+@test
+def gateway_strings_cannot_forge_a_log_line():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), LyingGateway)
+    srv.amount = 3000
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        apitest.restart_pool({"TOSS_API_BASE": f"http://127.0.0.1:{srv.server_address[1]}"},
+                             ready=True)
+        uid = paytest.new_user("lying-gateway")
+        oid = paytest.order_id("forge")
+        eq(paytest.create(oid, uid, srv.amount).status, 201)
+        offset = log_size()
+        base = f"http://127.0.0.1:{srv.server_address[1]}"
+        r = paytest.success(oid, "pk_lying_gateway", srv.amount)
+        eq(r.status, 502, f"a status Toss does not have settles nothing: {r!r}")
+        eq(paytest.status(oid), "UNKNOWN")
+        # The reconciler looks the order up: ABORTED, with the lying failure.
+        paytest.reconcile(TOSS_API_BASE=base, RECONCILE_MIN_AGE_S=0)
+        eq(paytest.status(oid), "ABORTED")
+        text = log_since(offset)
+        check("event=gateway_call call=confirm" in text and "event=payment_aborted" in text,
+              f"the calls were logged: {text[-2000:]!r}")
+        lines = text.splitlines()
+        bad = [ln for ln in lines if not ln.startswith("ts=")]
+        eq(bad, [], "every log line is one the pool began")
+        check(not any(ln.startswith("event=forged") or " injected=yes" in ln.split('"')[0]
+                      for ln in lines), "no forged key=value outside quotes")
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        restore_pool()
