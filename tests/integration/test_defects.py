@@ -3,7 +3,7 @@ outside: member tokens without USER_TOKEN_SECRET answer 503 (the route) or
 exit with a message (the command) instead of crashing; `memberapi probe`
 refuses an over-long path instead of overflowing its buffer; strings from
 the gateway (status text, failure codes and messages) cannot forge a log
-line. Tests that restart
+line; hammering the public /ready opens no Redis connection per call. Tests that restart
 the pool leave it running with the stack's configuration."""
 import http.server
 import json
@@ -13,9 +13,10 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import concurrent.futures
 import apitest  # noqa: E402
 import paytest  # noqa: E402
-from apitest import (ROOT, STACK_DIR, admin, admin_token, check, eq,  # noqa: E402
+from apitest import (ROOT, STACK_DIR, admin, admin_token, api, check, eq,  # noqa: E402
                      is_error_envelope, stack, test)
 
 BIN = os.environ.get("MEMBERAPI_BIN", os.path.join(ROOT, "build", "src", "memberapi"))
@@ -187,3 +188,34 @@ def gateway_strings_cannot_forge_a_log_line():
         srv.shutdown()
         srv.server_close()
         restore_pool()
+
+
+# ---- /ready and Redis connections ----------------------------------------------
+
+REDIS_PORT = os.environ.get("STACK_REDIS_PORT", "16379")
+
+
+def redis_connections_received():
+    r = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", REDIS_PORT, "INFO", "stats"],
+                       capture_output=True, text=True, timeout=10)
+    eq(r.returncode, 0, r.stderr)
+    for line in r.stdout.splitlines():
+        if line.startswith("total_connections_received:"):
+            return int(line.split(":", 1)[1])
+    raise AssertionError(f"no total_connections_received in {r.stdout[:300]!r}")
+
+
+@test
+def ready_calls_do_not_open_a_redis_connection_each():
+    n = 400
+    threads = int(os.environ.get("THREADS", "16"))
+    workers = int(os.environ.get("WORKERS", os.cpu_count()))
+    before = redis_connections_received()
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        answers = list(ex.map(lambda _: api("GET", "/ready"), range(n)))
+    opened = redis_connections_received() - before - 1  # -1: our own INFO connection
+    eq(sorted({r.status for r in answers}), [200])
+    eq({r.json["components"]["redis"]["status"] for r in answers}, {"UP"})
+    # At most one per request thread (each keeps its connection), not one per call.
+    check(opened <= workers * threads, f"{n} /ready calls opened {opened} Redis connections "
+          f"(bound: {workers} workers x {threads} threads)")
