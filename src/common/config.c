@@ -25,6 +25,37 @@ static struct raw {
 } raws[MAX_FILE_KEYS];
 static size_t nraws;
 
+/* Flags by key name (cfg_flag). */
+#define MAX_FLAGGED 128
+static struct {
+    const char *name;
+    unsigned flags;
+} flagged[MAX_FLAGGED];
+static size_t nflagged;
+
+void cfg_flag(const char *const *names, size_t n, unsigned flags)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t j = 0;
+        while (j < nflagged && strcmp(flagged[j].name, names[i]) != 0)
+            j++;
+        if (j == nflagged) {
+            if (nflagged == MAX_FLAGGED)
+                abort();
+            flagged[nflagged++].name = names[i];
+        }
+        flagged[j].flags |= flags;
+    }
+}
+
+static unsigned key_flags(const cfg_key_t *k)
+{
+    for (size_t j = 0; j < nflagged; j++)
+        if (strcmp(flagged[j].name, k->name) == 0)
+            return flagged[j].flags;
+    return 0;
+}
+
 void cfg_register(const cfg_key_t *keys, size_t n)
 {
     for (size_t i = 0; i < ntables; i++)
@@ -149,6 +180,12 @@ static char *lookup(const cfg_key_t *k, const kvfile_t *kv, char *err, size_t er
     return k->def ? xstrdup(k->def) : NULL;
 }
 
+/* Whether an error may quote the key's value. */
+static bool echoable(const cfg_key_t *k)
+{
+    return k->type != CFG_SECRET && !(key_flags(k) & CFG_F_SECRET_VALUE);
+}
+
 static int validate(const cfg_key_t *k, const char *v, char *err, size_t errlen)
 {
     if (v == NULL) {
@@ -182,6 +219,9 @@ static int validate(const cfg_key_t *k, const char *v, char *err, size_t errlen)
             if (k->type == CFG_SECRET)
                 snprintf(err, errlen, "%s: expected %s (%lld..%zu characters)", k->name, k->help,
                          (long long)k->min, max);
+            else if (!echoable(k))
+                snprintf(err, errlen, "%s: expected %s (%lld..%zu characters, got %zu)", k->name,
+                         k->help, (long long)k->min, max, len);
             else
                 snprintf(err, errlen, "%s: expected %s (%lld..%zu characters), got '%.64s'",
                          k->name, k->help, (long long)k->min, max, v);
@@ -193,8 +233,9 @@ static int validate(const cfg_key_t *k, const char *v, char *err, size_t errlen)
     if (k->check) {
         char why[256] = "";
         if (k->check(v, why, sizeof(why)) != 0) {
-            if (k->type == CFG_SECRET)
-                snprintf(err, errlen, "%s: %s", k->name, why);
+            if (!echoable(k))
+                snprintf(err, errlen, "%s: %s (the value is not shown: it may hold a secret)",
+                         k->name, why);
             else
                 snprintf(err, errlen, "%s: %s, got '%.64s'", k->name, why, v);
             return -1;

@@ -16,6 +16,13 @@
 
 typedef enum { CFG_INT, CFG_STR, CFG_BOOL, CFG_SECRET } cfg_type_t;
 
+/* Flags of keys, set by name with cfg_flag (the key tables stay as they are). */
+enum {
+    /* A STR whose value may carry a secret (a URL with a password): an error
+     * names the key but never echoes the value (SECRET keys never do). */
+    CFG_F_SECRET_VALUE = 1u << 0,
+};
+
 typedef struct cfg_key {
     const char *name;
     cfg_type_t type;
@@ -29,6 +36,8 @@ typedef struct cfg_key {
 
 /* Tables must outlive the program (static). At most 32 tables. */
 void cfg_register(const cfg_key_t *keys, size_t n);
+/* Adds CFG_F_* flags to the keys named (static strings; at most 128 names). */
+void cfg_flag(const char *const *names, size_t n, unsigned flags);
 
 /* file may be NULL (then CONFIG_FILE from the environment, if set).
  * Returns 0, or -1 with err like "WORKERS: expected an integer 1..256, got 'x'". */

@@ -57,7 +57,9 @@ static const cfg_key_t toss_keys[] = {
 
 static void toss_register(void)
 {
+    static const char *const secret_valued[] = { "TOSS_API_BASE" }; /* user:password@ */
     cfg_register(toss_keys, sizeof(toss_keys) / sizeof(toss_keys[0]));
+    cfg_flag(secret_valued, 1, CFG_F_SECRET_VALUE);
 }
 
 /* The host of "host[:port][/...]" is localhost, [::1] or 127.x.y.z. */

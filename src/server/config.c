@@ -159,10 +159,14 @@ static const struct {
       { "2000", "5000", "30000" } },
 };
 
+/* URLs that may carry a password: errors name them, never echo them. */
+static const char *const secret_valued[] = { "DATABASE_URL", "DATABASE_REPLICA_URL", "REDIS_URL" };
+
 void srv_config_register(void)
 {
     static const char *const dep[3] = { "REDIS", "REPLICA", "GATEWAY" };
     cfg_register(keys, sizeof(keys) / sizeof(keys[0]));
+    cfg_flag(secret_valued, sizeof(secret_valued) / sizeof(secret_valued[0]), CFG_F_SECRET_VALUE);
     for (int d = 0; d < 3; d++) {
         for (int i = 0; i < 8; i++) {
             snprintf(bnames[d][i], sizeof(bnames[d][i]), "%s_BREAKER_%s", dep[d], bspec[i].suffix);

@@ -3,7 +3,9 @@ outside: member tokens without USER_TOKEN_SECRET answer 503 (the route) or
 exit with a message (the command) instead of crashing; `memberapi probe`
 refuses an over-long path instead of overflowing its buffer; strings from
 the gateway (status text, failure codes and messages) cannot forge a log
-line; hammering the public /ready opens no Redis connection per call. Tests that restart
+line; hammering the public /ready opens no Redis connection per call; a bad
+DATABASE_URL (or another URL that may hold a password) is named in the
+error, never echoed. Tests that restart
 the pool leave it running with the stack's configuration."""
 import http.server
 import json
@@ -219,3 +221,27 @@ def ready_calls_do_not_open_a_redis_connection_each():
     # At most one per request thread (each keeps its connection), not one per call.
     check(opened <= workers * threads, f"{n} /ready calls opened {opened} Redis connections "
           f"(bound: {workers} workers x {threads} threads)")
+
+
+# ---- configuration errors never echo secret-bearing values -------------------
+
+@test
+def a_bad_secret_bearing_url_is_named_not_echoed():
+    secret = "hunter2-Pa55word"
+    cases = {
+        "DATABASE_URL": f"mysql://memberapi:{secret}@db.internal:5432/memberapi",
+        "DATABASE_REPLICA_URL": f"mysql://memberapi:{secret}@db.internal:5433/memberapi",
+        "REDIS_URL": f"rediss://:{secret}@cache.internal:6379/0",
+        "TOSS_API_BASE": f"ftp://user:{secret}@gateway.internal",
+    }
+    for key, value in cases.items():
+        for bad in (value, value + "/" + "x" * 1100):  # a wrong form; too long
+            env = dict(os.environ, LOG_FILE="-", **{key: bad})
+            for cmd in (["check-config"], ["serve"]):
+                r = subprocess.run([BIN, *cmd], env=env, capture_output=True, text=True,
+                                   timeout=30)
+                eq(r.returncode, 1, f"{key} accepted by {cmd[0]}: {r.stderr!r}")
+                check(f"configuration error: {key}:" in r.stderr, f"{key}: {r.stderr!r}")
+                for part in (secret, "internal", bad[:8]):
+                    check(part not in r.stderr + r.stdout,
+                          f"{key}: {part!r} echoed: {r.stderr!r}")

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 static int64_t workers, timeout;
-static char *listen_, *token, *optional;
+static char *listen_, *token, *optional, *dburl;
 static bool flag;
 
 static int check_even(const char *v, char *err, size_t n)
@@ -27,6 +27,7 @@ static const cfg_key_t keys[] = {
     { "T_FLAG", CFG_BOOL, &flag, "false", 0, 0, "a flag", NULL },
     { "T_TOKEN", CFG_SECRET, &token, NULL, 8, 64, "a token", NULL },
     { "T_OPTIONAL", CFG_STR, &optional, NULL, 0, 10, "optional", NULL },
+    { "T_DB_URL", CFG_STR, &dburl, "http://db/x", 1, 80, "a URL", cfg_check_url },
 };
 
 static char tmpdir[] = "/tmp/cfgtestXXXXXX";
@@ -47,6 +48,32 @@ static void clear_env(void)
         unsetenv(keys[i].name);
     unsetenv("T_TOKEN_FILE");
     unsetenv("CONFIG_FILE");
+}
+
+/* CFG_F_SECRET_VALUE: errors name the key and what was expected, never the
+ * value or any part of it. */
+static void test_secret_valued_keys_never_echoed(void)
+{
+    clear_env();
+    char err[256];
+    setenv("T_DB_URL", "postgresql://memberapi:hunter2-secret@db.internal:5432/memberapi", 1);
+    CU_ASSERT_EQUAL(cfg_load(NULL, err, sizeof(err)), -1); /* not http(s) */
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "T_DB_URL: expected an http:// or https:// URL"));
+    CU_ASSERT_PTR_NULL(strstr(err, "hunter2"));
+    CU_ASSERT_PTR_NULL(strstr(err, "memberapi"));
+    CU_ASSERT_PTR_NULL(strstr(err, "postgresql"));
+    setenv("T_DB_URL",
+           "http://memberapi:hunter2-secret@db.internal:5432/a-very-long-path-to-be-refused/x", 1);
+    CU_ASSERT_EQUAL(cfg_load(NULL, err, sizeof(err)), -1); /* over 80 characters */
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "T_DB_URL: expected a URL (1..80 characters, got 81)"));
+    CU_ASSERT_PTR_NULL(strstr(err, "hunter2"));
+    CU_ASSERT_PTR_NULL(strstr(err, "db.internal"));
+    /* a key not marked still shows what it got */
+    unsetenv("T_DB_URL");
+    setenv("T_LISTEN", "nowhere", 1);
+    CU_ASSERT_EQUAL(cfg_load(NULL, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "'nowhere'"));
+    unsetenv("T_LISTEN");
 }
 
 static void test_defaults(void)
@@ -155,6 +182,7 @@ static const unit_test_t tests[] = {
     { "errors name the key and change nothing", test_errors_name_the_key },
     { "secrets from files, never echoed", test_secrets },
     { "URL, listen and level checks", test_url_check },
+    { "secret-valued keys are named, never echoed", test_secret_valued_keys_never_echoed },
 };
 
 int main(void)
@@ -162,6 +190,8 @@ int main(void)
     if (mkdtemp(tmpdir) == NULL)
         return 2;
     cfg_register(keys, sizeof(keys) / sizeof(keys[0]));
+    static const char *const secret_valued[] = { "T_DB_URL" };
+    cfg_flag(secret_valued, 1, CFG_F_SECRET_VALUE);
     int rc = unit_run("config", tests, sizeof(tests) / sizeof(tests[0]));
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
