@@ -18,11 +18,14 @@ static struct {
 } tables[MAX_TABLES];
 static size_t ntables;
 
-/* The raw values of the last successful load, for cfg_raw. */
-static struct raw {
+/* The raw values of the last successful load: cfg_raw (secrets excluded),
+ * what a reload compares against, and what it restores. */
+typedef struct raw {
     char *name;
-    char *val;
-} raws[MAX_FILE_KEYS];
+    char *val; /* NULL: no value */
+    bool secret;
+} raw_t;
+static raw_t *raws;
 static size_t nraws;
 
 /* Flags by key name (cfg_flag). */
@@ -268,6 +271,39 @@ static void store(const cfg_key_t *k, char *v)
     }
 }
 
+static const raw_t *raw_find(const raw_t *r, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(r[i].name, name) == 0)
+            return &r[i];
+    return NULL;
+}
+
+static bool same_value(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static void raws_free(raw_t *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(r[i].name);
+        free(r[i].val);
+    }
+    free(r);
+}
+
+static raw_t *raws_copy(const raw_t *r, size_t n)
+{
+    raw_t *c = xcalloc(n ? n : 1, sizeof(*c));
+    for (size_t i = 0; i < n; i++) {
+        c[i].name = xstrdup(r[i].name);
+        c[i].val = r[i].val ? xstrdup(r[i].val) : NULL;
+        c[i].secret = r[i].secret;
+    }
+    return c;
+}
+
 int cfg_load(const char *file, char *err, size_t errlen)
 {
     kvfile_t kv = { .n = 0 };
@@ -293,23 +329,24 @@ int cfg_load(const char *file, char *err, size_t errlen)
         }
     }
     if (rc == 0) {
-        for (size_t i = 0; i < nraws; i++) {
-            free(raws[i].name);
-            free(raws[i].val);
-        }
-        nraws = 0;
+        raw_t *next = xcalloc(total ? total : 1, sizeof(*next));
         idx = 0;
         for (size_t t = 0; t < ntables; t++) {
             for (size_t i = 0; i < tables[t].n; i++, idx++) {
                 const cfg_key_t *k = &tables[t].keys[i];
-                store(k, vals[idx]);
-                if (nraws < MAX_FILE_KEYS && k->type != CFG_SECRET) {
-                    raws[nraws].name = xstrdup(k->name);
-                    raws[nraws].val = vals[idx] ? xstrdup(vals[idx]) : NULL;
-                    nraws++;
-                }
+                /* A value that did not change is left as it is: a module may
+                 * have normalised it in place at start. */
+                const raw_t *was = raw_find(raws, nraws, k->name);
+                if (was == NULL || !same_value(was->val, vals[idx]))
+                    store(k, vals[idx]);
+                next[idx].name = xstrdup(k->name);
+                next[idx].val = vals[idx] ? xstrdup(vals[idx]) : NULL;
+                next[idx].secret = k->type == CFG_SECRET;
             }
         }
+        raws_free(raws, nraws);
+        raws = next;
+        nraws = total;
     }
     for (size_t i = 0; i < total; i++)
         free(vals[i]);
@@ -318,12 +355,86 @@ int cfg_load(const char *file, char *err, size_t errlen)
     return rc;
 }
 
+/* Makes the raw values r the running configuration again (keys they do not
+ * name keep theirs). */
+static void raws_restore(const raw_t *r, size_t n)
+{
+    for (size_t t = 0; t < ntables; t++) {
+        for (size_t i = 0; i < tables[t].n; i++) {
+            const cfg_key_t *k = &tables[t].keys[i];
+            const raw_t *want = raw_find(r, n, k->name);
+            raw_t *cur = (raw_t *)raw_find(raws, nraws, k->name);
+            if (want == NULL || cur == NULL || same_value(want->val, cur->val))
+                continue;
+            store(k, want->val);
+            free(cur->val);
+            cur->val = want->val ? xstrdup(want->val) : NULL;
+        }
+    }
+}
+
+/* Appends name to a comma list, "..." once it is full. */
+static void list_add(char *list, size_t cap, const char *name)
+{
+    size_t n = strlen(list);
+    if (n + strlen(name) + 5 > cap) {
+        if (n + 4 <= cap && (n < 3 || strcmp(list + n - 3, "...") != 0))
+            snprintf(list + n, cap - n, "%s...", n ? "," : "");
+        return;
+    }
+    snprintf(list + n, cap - n, "%s%s", n ? "," : "", name);
+}
+
+int cfg_reload(const char *file, int (*check)(char *err, size_t errlen), cfg_reload_t *out,
+               char *err, size_t errlen)
+{
+    out->applied[0] = out->restart[0] = '\0';
+    size_t nprev = nraws;
+    raw_t *prev = raws_copy(raws, nraws);
+    int rc = -1;
+    if (cfg_load(file, err, errlen) != 0)
+        goto out;
+    if (check && check(err, errlen) != 0) {
+        char ignored[256];
+        raws_restore(prev, nprev);
+        check(ignored, sizeof(ignored)); /* the old configuration's derived values */
+        goto out;
+    }
+    for (size_t t = 0; t < ntables; t++) {
+        for (size_t i = 0; i < tables[t].n; i++) {
+            const cfg_key_t *k = &tables[t].keys[i];
+            const raw_t *was = raw_find(prev, nprev, k->name);
+            raw_t *now = (raw_t *)raw_find(raws, nraws, k->name);
+            if (was == NULL || now == NULL || same_value(was->val, now->val))
+                continue;
+            if (!(key_flags(k) & CFG_F_RESTART)) {
+                list_add(out->applied, sizeof(out->applied), k->name);
+                continue;
+            }
+            /* Read only at start: keep the running value, so what the
+             * process reports is what it uses. */
+            list_add(out->restart, sizeof(out->restart), k->name);
+            store(k, was->val);
+            free(now->val);
+            now->val = was->val ? xstrdup(was->val) : NULL;
+        }
+    }
+    if (out->restart[0] && check && check(err, errlen) != 0) {
+        char ignored[256];
+        raws_restore(prev, nprev);
+        check(ignored, sizeof(ignored));
+        goto out;
+    }
+    rc = 0;
+out:
+    raws_free(prev, nprev);
+    return rc;
+}
+
 const char *cfg_raw(const char *name)
 {
-    for (size_t i = 0; i < nraws; i++)
-        if (strcmp(raws[i].name, name) == 0)
-            return raws[i].val;
-    return NULL;
+    const raw_t *r = raw_find(raws, nraws, name);
+    return r && !r->secret ? r->val : NULL;
 }
 
 /* A URL's user:password part is a secret too. */

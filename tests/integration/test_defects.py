@@ -5,13 +5,17 @@ refuses an over-long path instead of overflowing its buffer; strings from
 the gateway (status text, failure codes and messages) cannot forge a log
 line; hammering the public /ready opens no Redis connection per call; a bad
 DATABASE_URL (or another URL that may hold a password) is named in the
-error, never echoed. Tests that restart
+error, never echoed; an admin idempotencyKey reused with another body is
+409 (tests in test_points.py); a SIGHUP reload names the changed keys that
+need a restart and applies the rest all or nothing. Tests that restart
 the pool leave it running with the stack's configuration."""
 import http.server
 import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
@@ -19,7 +23,7 @@ import concurrent.futures
 import apitest  # noqa: E402
 import paytest  # noqa: E402
 from apitest import (ROOT, STACK_DIR, admin, admin_token, api, check, eq,  # noqa: E402
-                     is_error_envelope, stack, test)
+                     is_error_envelope, pid_of, pool_status, stack, test, wait_until)
 
 BIN = os.environ.get("MEMBERAPI_BIN", os.path.join(ROOT, "build", "src", "memberapi"))
 LOG = os.path.join(STACK_DIR, "log", "memberapi.log")
@@ -245,3 +249,72 @@ def a_bad_secret_bearing_url_is_named_not_echoed():
                 for part in (secret, "internal", bad[:8]):
                     check(part not in r.stderr + r.stdout,
                           f"{key}: {part!r} echoed: {r.stderr!r}")
+
+
+# ---- SIGHUP reload: restart-only keys named, the rest all or nothing ---------
+
+def settled(generation, name):
+    """pool-status once every worker is of generation and reports POOL_NAME name."""
+    s = pool_status()
+    if s["generation"] == generation and s["pool"] == name and all(
+            w["generation"] == generation for w in s["workers"]):
+        return s
+    return None
+
+
+def wait_log(offset, needle, what):
+    return wait_until(lambda: next((ln for ln in log_since(offset).splitlines() if needle in ln),
+                                   None), 15, what=what)
+
+
+@test
+def reload_names_restart_only_keys_and_applies_the_rest_all_or_nothing():
+    # Keys the pool's environment does not set, so the file decides them.
+    fd, conf = tempfile.mkstemp(suffix=".conf")
+    os.close(fd)
+    os.chmod(conf, 0o644)
+
+    def write(**keys):
+        with open(conf, "w") as f:
+            f.writelines(f"{k}={v}\n" for k, v in keys.items())
+
+    try:
+        write(POOL_NAME="alpha", LISTEN_BACKLOG=1024, REDIS_TIMEOUT_MS=25)
+        apitest.restart_pool({"CONFIG_FILE": conf}, ready=True)
+        first = wait_until(lambda: settled(1, "alpha"), 15, what="pool alpha")
+        master = pid_of("pool")
+
+        # a reloadable key and two read only at start
+        write(POOL_NAME="beta", LISTEN_BACKLOG=2048, REDIS_TIMEOUT_MS=40)
+        offset = log_size()
+        os.kill(master, signal.SIGHUP)
+        line = wait_log(offset, "event=reload_needs_restart", "the restart warning")
+        check("keys=LISTEN_BACKLOG,REDIS_TIMEOUT_MS " in line, line)
+        check("2048" not in line and "40" not in line.split("keys=")[1], "names, never values")
+        line = wait_log(offset, "event=reload generation=2", "the reload")
+        check("changed=POOL_NAME" in line, line)
+        wait_until(lambda: settled(2, "beta"), 20, what="generation 2 serving as beta")
+        eq(api("GET", "/ready").status, 200)
+
+        # an invalid value: the whole reload is refused, beta keeps serving
+        write(POOL_NAME="gamma", LISTEN_BACKLOG=2048, REDIS_TIMEOUT_MS=40, THREADS="many")
+        offset = log_size()
+        os.kill(master, signal.SIGHUP)
+        line = wait_log(offset, "event=reload_refused", "the refusal")
+        check("THREADS" in line, line)
+        s = pool_status()
+        eq((s["pool"], s["generation"], s["reloads"]), ("beta", 2, first["reloads"] + 1))
+        check("event=reload generation" not in log_since(offset), "no new generation")
+
+        # values each fine but breaking a relation between keys: refused too
+        write(POOL_NAME="gamma", REDIS_BREAKER_SLIDING_WINDOW_SIZE=5,
+              REDIS_BREAKER_MINIMUM_NUMBER_OF_CALLS=50)
+        offset = log_size()
+        os.kill(master, signal.SIGHUP)
+        line = wait_log(offset, "event=reload_refused", "the refusal of the relation")
+        check("redis breaker" in line, line)
+        eq(pool_status()["pool"], "beta")
+        eq(api("GET", "/health").status, 200)
+    finally:
+        os.unlink(conf)
+        restore_pool()
