@@ -146,6 +146,14 @@ class LyingGateway(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802
         oid = self.path.rsplit("/", 1)[-1]
+        if oid != self.server.order_id:  # another test's payment: no answer, nothing settles
+            body = b'{"code":"FAILED_INTERNAL_SYSTEM_PROCESSING","message":"not this one"}'
+            self.send_response(500)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         self._answer(oid, "pk_lying_gateway", self.server.amount, "ABORTED",
                      {"code": "REJECT" + FORGED, "message": "declined" + FORGED})
 
@@ -167,12 +175,14 @@ def log_since(offset):
 def gateway_strings_cannot_forge_a_log_line():
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), LyingGateway)
     srv.amount = 3000
+    srv.order_id = None
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
         apitest.restart_pool({"TOSS_API_BASE": f"http://127.0.0.1:{srv.server_address[1]}"},
                              ready=True)
         uid = paytest.new_user("lying-gateway")
         oid = paytest.order_id("forge")
+        srv.order_id = oid
         eq(paytest.create(oid, uid, srv.amount).status, 201)
         offset = log_size()
         base = f"http://127.0.0.1:{srv.server_address[1]}"
@@ -180,7 +190,8 @@ def gateway_strings_cannot_forge_a_log_line():
         eq(r.status, 502, f"a status Toss does not have settles nothing: {r!r}")
         eq(paytest.status(oid), "UNKNOWN")
         # The reconciler looks the order up: ABORTED, with the lying failure.
-        paytest.reconcile(TOSS_API_BASE=base, RECONCILE_MIN_AGE_S=0)
+        paytest.reconcile(TOSS_API_BASE=base, RECONCILE_MIN_AGE_S=0,
+                          RECONCILE_MAX_FAILURES=100000)
         eq(paytest.status(oid), "ABORTED")
         text = log_since(offset)
         check("event=gateway_call call=confirm" in text and "event=payment_aborted" in text,
