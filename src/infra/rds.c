@@ -368,6 +368,9 @@ int rds_ping(void)
     int rc = (r && r->type == REDIS_REPLY_STATUS) ? 0 : -1;
     if (r)
         freeReplyObject(r);
+    /* A kept connection may outlive a failover: only a master is UP. */
+    if (rc == 0 && conf.nsentinels > 0 && !is_master(tl_ctx))
+        rc = -1;
     if (rc != 0)
         drop();
     return rc;
