@@ -355,22 +355,64 @@ int cfg_load(const char *file, char *err, size_t errlen)
     return rc;
 }
 
-/* Makes the raw values r the running configuration again (keys they do not
- * name keep theirs). */
-static void raws_restore(const raw_t *r, size_t n)
+/* A key's stored value, as a reload saves it to put it back exactly (a
+ * module may have normalised it in place at start). */
+typedef union {
+    int64_t i;
+    bool b;
+    char *s;
+} stored_t;
+
+static size_t key_count(void)
 {
+    size_t total = 0;
+    for (size_t t = 0; t < ntables; t++)
+        total += tables[t].n;
+    return total;
+}
+
+/* Every key's stored value, in table order (strings copied). */
+static stored_t *stored_save(void)
+{
+    size_t total = key_count();
+    stored_t *v = xcalloc(total ? total : 1, sizeof(*v));
+    size_t idx = 0;
     for (size_t t = 0; t < ntables; t++) {
-        for (size_t i = 0; i < tables[t].n; i++) {
+        for (size_t i = 0; i < tables[t].n; i++, idx++) {
             const cfg_key_t *k = &tables[t].keys[i];
-            const raw_t *want = raw_find(r, n, k->name);
-            raw_t *cur = (raw_t *)raw_find(raws, nraws, k->name);
-            if (want == NULL || cur == NULL || same_value(want->val, cur->val))
-                continue;
-            store(k, want->val);
-            free(cur->val);
-            cur->val = want->val ? xstrdup(want->val) : NULL;
+            if (k->type == CFG_INT)
+                v[idx].i = *(int64_t *)k->dst;
+            else if (k->type == CFG_BOOL)
+                v[idx].b = *(bool *)k->dst;
+            else
+                v[idx].s = *(char **)k->dst ? xstrdup(*(char **)k->dst) : NULL;
         }
     }
+    return v;
+}
+
+/* Puts a saved value back (a string's ownership moves to the key). */
+static void stored_put(const cfg_key_t *k, stored_t *v)
+{
+    if (k->type == CFG_INT) {
+        *(int64_t *)k->dst = v->i;
+    } else if (k->type == CFG_BOOL) {
+        *(bool *)k->dst = v->b;
+    } else {
+        free(*(char **)k->dst);
+        *(char **)k->dst = v->s;
+        v->s = NULL;
+    }
+}
+
+static void stored_free(stored_t *v)
+{
+    size_t idx = 0;
+    for (size_t t = 0; t < ntables; t++)
+        for (size_t i = 0; i < tables[t].n; i++, idx++)
+            if (tables[t].keys[i].type == CFG_STR || tables[t].keys[i].type == CFG_SECRET)
+                free(v[idx].s);
+    free(v);
 }
 
 /* Appends name to a comma list, "..." once it is full. */
@@ -385,23 +427,37 @@ static void list_add(char *list, size_t cap, const char *name)
     snprintf(list + n, cap - n, "%s%s", n ? "," : "", name);
 }
 
+/* Every key back to its saved value, and the raw values to prev (whose
+ * ownership moves here). */
+static void rollback(stored_t *saved, raw_t *prev, size_t nprev)
+{
+    size_t idx = 0;
+    for (size_t t = 0; t < ntables; t++)
+        for (size_t i = 0; i < tables[t].n; i++, idx++)
+            stored_put(&tables[t].keys[i], &saved[idx]);
+    raws_free(raws, nraws);
+    raws = prev;
+    nraws = nprev;
+}
+
 int cfg_reload(const char *file, int (*check)(char *err, size_t errlen), cfg_reload_t *out,
                char *err, size_t errlen)
 {
     out->applied[0] = out->restart[0] = '\0';
     size_t nprev = nraws;
     raw_t *prev = raws_copy(raws, nraws);
+    stored_t *saved = stored_save();
+    char ignored[256];
     int rc = -1;
     if (cfg_load(file, err, errlen) != 0)
         goto out;
-    if (check && check(err, errlen) != 0) {
-        char ignored[256];
-        raws_restore(prev, nprev);
-        check(ignored, sizeof(ignored)); /* the old configuration's derived values */
-        goto out;
-    }
+    /* The new values as a whole, restart-only ones included: a relation
+     * they break is refused now rather than at the next start. */
+    if (check && check(err, errlen) != 0)
+        goto rollback;
+    size_t idx = 0;
     for (size_t t = 0; t < ntables; t++) {
-        for (size_t i = 0; i < tables[t].n; i++) {
+        for (size_t i = 0; i < tables[t].n; i++, idx++) {
             const cfg_key_t *k = &tables[t].keys[i];
             const raw_t *was = raw_find(prev, nprev, k->name);
             raw_t *now = (raw_t *)raw_find(raws, nraws, k->name);
@@ -414,19 +470,24 @@ int cfg_reload(const char *file, int (*check)(char *err, size_t errlen), cfg_rel
             /* Read only at start: keep the running value, so what the
              * process reports is what it uses. */
             list_add(out->restart, sizeof(out->restart), k->name);
-            store(k, was->val);
+            stored_put(k, &saved[idx]);
             free(now->val);
             now->val = was->val ? xstrdup(was->val) : NULL;
         }
     }
-    if (out->restart[0] && check && check(err, errlen) != 0) {
-        char ignored[256];
-        raws_restore(prev, nprev);
-        check(ignored, sizeof(ignored));
-        goto out;
-    }
+    if (out->restart[0] && check && check(err, errlen) != 0)
+        goto rollback;
     rc = 0;
+    goto out;
+rollback:
+    rollback(saved, prev, nprev);
+    prev = NULL;
+    nprev = 0;
+    if (check)
+        check(ignored, sizeof(ignored)); /* the derived values of the running configuration */
+    out->applied[0] = out->restart[0] = '\0';
 out:
+    stored_free(saved);
     raws_free(prev, nprev);
     return rc;
 }
