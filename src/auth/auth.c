@@ -3,6 +3,7 @@
 #include "common/config.h"
 #include "common/crypto.h"
 #include "common/ktime.h"
+#include "common/log.h"
 #include "common/str.h"
 
 #include <stdio.h>
@@ -30,7 +31,18 @@ int auth_init(char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;
+    /* Like a missing ADMIN_TOKEN: the server starts (`check-config` with an
+     * empty environment works), but no member token is minted (503) and
+     * none is accepted (401) until the secret is set. */
+    if (!auth_member_tokens_configured())
+        log_warn("event=auth_not_configured key=USER_TOKEN_SECRET: member tokens are neither "
+                 "minted (503) nor accepted (401) until it is set");
     return 0;
+}
+
+bool auth_member_tokens_configured(void)
+{
+    return user_secret != NULL && user_secret[0] != '\0';
 }
 
 int64_t auth_token_ttl_s(void)
@@ -69,6 +81,10 @@ static void mac_of(const char *msg, size_t n, char *out)
 
 void auth_member_token(int64_t user_id, int64_t expires_at, char *out)
 {
+    if (!auth_member_tokens_configured()) {
+        out[0] = '\0'; /* callers check auth_member_tokens_configured first */
+        return;
+    }
     char msg[64];
     int n = snprintf(msg, sizeof(msg), "v1.%lld.%lld", (long long)user_id, (long long)expires_at);
     char mac[48];

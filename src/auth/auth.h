@@ -15,6 +15,7 @@
 #include "common/err.h"
 #include "http/http.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,8 +36,11 @@ int auth_admin(const http_req_t *r, err_t *err);
  * 401 for a malformed, forged or expired token. */
 int auth_member(const http_req_t *r, int64_t *user_id, err_t *err);
 
+/* Whether USER_TOKEN_SECRET is set: without it no token is minted (the
+ * mint route answers 503, `memberapi token` exits 1) and none verifies. */
+bool auth_member_tokens_configured(void);
 /* Mints a member token valid until expires_at (epoch seconds) into out
- * (AUTH_TOKEN_MAX bytes). */
+ * (AUTH_TOKEN_MAX bytes); "" when auth_member_tokens_configured() is false. */
 void auth_member_token(int64_t user_id, int64_t expires_at, char *out);
 /* Verifies a member token at time now; 0 with *user_id, else -1. */
 int auth_member_verify(const char *token, int64_t now, int64_t *user_id);

@@ -16,6 +16,12 @@ static void mint(http_req_t *r)
         http_error(r, &e);
         return;
     }
+    if (!auth_member_tokens_configured()) {
+        err_set(&e, ERR_SERVICE_UNAVAILABLE,
+                "member tokens are not configured (USER_TOKEN_SECRET is not set)");
+        http_error(r, &e);
+        return;
+    }
     int64_t exp = ktime_now_us() / 1000000 + auth_token_ttl_s();
     char tok[AUTH_TOKEN_MAX], when[KTIME_BUFSZ];
     auth_member_token(uid, exp, tok);

@@ -271,10 +271,13 @@ static void adjust_answer(http_req_t *r, const adj_row_t *a, const char *key, bo
     http_ok_end(r);
 }
 
-/* The adjustment recorded under key: 1 found (answered), 0 none, -1 error. */
-static int replay(http_req_t *r, db_conn_t *c, const char *key, err_t *e)
+/* The adjustment recorded under in's key: 1 found and the same request
+ * (answered with the first result), 0 none, -1 error. The same key with
+ * another user, amount or reason is another adjustment, not a retry: -1 with
+ * err CONFLICT (409), like a payment created again with a different body. */
+static int replay(http_req_t *r, db_conn_t *c, const points_adjust_t *in, err_t *e)
 {
-    const char *p[] = { key };
+    const char *p[] = { in->idempotency_key };
     PGresult *res = db_exec(c, &stmts[ST_ADJ_BY_KEY], p, e);
     if (res == NULL)
         return -1;
@@ -291,8 +294,13 @@ static int replay(http_req_t *r, db_conn_t *c, const char *key, err_t *e)
         .created_at = db_i64(res, 0, 5),
     };
     PQclear(res);
+    if (a.user_id != in->user_id || a.delta != in->amount || strcmp(a.reason, in->reason) != 0)
+        return err_set(e, ERR_CONFLICT,
+                       "idempotencyKey %s was already used for another adjustment (a different "
+                       "userId, amount or reason); use a new key",
+                       in->idempotency_key);
     metrics_add(m_adjust[1], 1);
-    adjust_answer(r, &a, key, true);
+    adjust_answer(r, &a, in->idempotency_key, true);
     return 1;
 }
 
@@ -306,8 +314,8 @@ static void patch_points(http_req_t *r)
         http_error(r, &e);
         return;
     }
-    /* A repeated key answers the first result and changes nothing. */
-    int rc = replay(r, c, in.idempotency_key, &e);
+    /* A repeated request answers the first result and changes nothing. */
+    int rc = replay(r, c, &in, &e);
     if (rc != 0) {
         if (rc < 0)
             http_error(r, &e);
@@ -339,7 +347,7 @@ static void patch_points(http_req_t *r)
         bool dup = strcmp(db_sqlstate(c), DB_UNIQUE_VIOLATION) == 0;
         db_rollback(c);
         /* The same key committed by a concurrent request: answer its result. */
-        if (dup && replay(r, c, in.idempotency_key, &e) > 0)
+        if (dup && replay(r, c, &in, &e) > 0)
             return;
         goto fail;
     }

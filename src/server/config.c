@@ -159,10 +159,35 @@ static const struct {
       { "2000", "5000", "30000" } },
 };
 
+/* Read once at start: the listening socket and pid file (master), the
+ * modules' init, the database and Redis clients' configuration. A reload
+ * that changes one names it (event=reload_needs_restart) and keeps it. */
+static const char *const restart_only[] = {
+    "LISTEN",
+    "SOCKET_MODE",
+    "LISTEN_BACKLOG",
+    "PID_FILE",
+    "MODULES",
+    "DATABASE_URL",
+    "DATABASE_REPLICA_URL",
+    "DB_CONNECT_TIMEOUT_S",
+    "DB_STATEMENT_TIMEOUT_MS",
+    "REDIS_URL",
+    "REDIS_SENTINELS",
+    "REDIS_SENTINEL_MASTER",
+    "REDIS_CONNECT_TIMEOUT_MS",
+    "REDIS_TIMEOUT_MS",
+};
+
+/* URLs that may carry a password: errors name them, never echo them. */
+static const char *const secret_valued[] = { "DATABASE_URL", "DATABASE_REPLICA_URL", "REDIS_URL" };
+
 void srv_config_register(void)
 {
     static const char *const dep[3] = { "REDIS", "REPLICA", "GATEWAY" };
     cfg_register(keys, sizeof(keys) / sizeof(keys[0]));
+    cfg_flag(secret_valued, sizeof(secret_valued) / sizeof(secret_valued[0]), CFG_F_SECRET_VALUE);
+    cfg_flag(restart_only, sizeof(restart_only) / sizeof(restart_only[0]), CFG_F_RESTART);
     for (int d = 0; d < 3; d++) {
         for (int i = 0; i < 8; i++) {
             snprintf(bnames[d][i], sizeof(bnames[d][i]), "%s_BREAKER_%s", dep[d], bspec[i].suffix);
@@ -177,6 +202,11 @@ void srv_config_register(void)
         }
     }
     cfg_register(bkeys, sizeof(bkeys) / sizeof(bkeys[0]));
+    /* The breakers live in shared memory, configured when it is created. */
+    static const char *bkey_names[3 * 8];
+    for (int i = 0; i < 3 * 8; i++)
+        bkey_names[i] = bkeys[i].name;
+    cfg_flag(bkey_names, 3 * 8, CFG_F_RESTART);
 }
 
 int srv_config_check(char *err, size_t errlen)

@@ -128,6 +128,11 @@ int main(int argc, char **argv)
         int64_t uid;
         if (i + 1 >= argc || str_to_i64(argv[i + 1], 1, INT64_MAX, &uid) != 0)
             return usage();
+        if (!auth_member_tokens_configured()) {
+            fprintf(stderr, "memberapi: configuration error: USER_TOKEN_SECRET: missing; a member "
+                            "token needs it (or USER_TOKEN_SECRET_FILE)\n");
+            return 1;
+        }
         char tok[AUTH_TOKEN_MAX];
         auth_member_token(uid, ktime_now_us() / 1000000 + auth_token_ttl_s(), tok);
         printf("%s\n", tok);

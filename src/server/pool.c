@@ -336,6 +336,24 @@ static void write_pid_file(void)
     }
 }
 
+/* The checks of a reload beyond each key's own: relations between keys, and
+ * that a new LOG_FILE can be opened (so a reload never ends half applied). */
+static int reload_check(char *err, size_t errlen)
+{
+    if (srv_config_check(err, errlen) != 0)
+        return -1;
+    const char *lf = srv_cfg.log_file;
+    if (lf && lf[0] && strcmp(lf, "-") != 0) {
+        int fd = open(lf, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        if (fd < 0) {
+            snprintf(err, errlen, "LOG_FILE: cannot open it: %s", strerror(errno));
+            return -1;
+        }
+        close(fd);
+    }
+    return 0;
+}
+
 int srv_pool_run(void)
 {
     if (srv_shm_init() != 0)
@@ -379,16 +397,16 @@ int srv_pool_run(void)
             if (stopping)
                 break;
             char err[512];
-            char *old_listen = srv_cfg.listen ? strdup(srv_cfg.listen) : NULL;
-            if (cfg_load(NULL, err, sizeof(err)) != 0 || srv_config_check(err, sizeof(err))) {
-                log_error("event=reload_refused reason=%s", log_q(err));
-                free(old_listen);
+            static cfg_reload_t rl; /* 4 KiB: not on the stack */
+            if (cfg_reload(NULL, reload_check, &rl, err, sizeof(err)) != 0) {
+                log_error("event=reload_refused reason=%s (the running configuration is kept)",
+                          log_q(err));
                 break;
             }
-            if (old_listen && strcmp(old_listen, srv_cfg.listen) != 0)
-                log_warn("event=reload_listen_ignored listen=%s (restart to change it)",
-                         log_q(srv_cfg.listen));
-            free(old_listen);
+            if (rl.restart[0])
+                log_warn("event=reload_needs_restart keys=%s (read only at start: they keep "
+                         "their running values until a restart)",
+                         rl.restart);
             log_open(srv_cfg.log_file, LOG_INFO);
             log_level_t lvl;
             if (log_parse_level(srv_cfg.log_level, &lvl) == 0)
@@ -396,8 +414,8 @@ int srv_pool_run(void)
             generation++;
             atomic_store(&srv_shm->generation, generation);
             atomic_fetch_add(&srv_shm->reloads, 1);
-            log_info("event=reload generation=%d workers=%lld", generation,
-                     (long long)srv_cfg.workers);
+            log_info("event=reload generation=%d workers=%lld changed=%s", generation,
+                     (long long)srv_cfg.workers, rl.applied[0] ? rl.applied : "-");
             spawn_generation(generation, (int)srv_cfg.workers);
             reload_gen = generation;
             reload_deadline = now + 30000;

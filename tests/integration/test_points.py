@@ -73,11 +73,32 @@ def admin_idempotency_key_replays_the_first_result():
     eq(again.status, 200)
     eq(again.json["data"], first.json["data"])
     eq(again.header("Idempotent-Replayed"), "true")
-    # even with another body the key answers the first result and changes nothing
-    other = adjust(uid, 99999, k, "different")
-    eq(other.json["data"], first.json["data"])
     eq(balance(uid), 700)
     eq(sql1(f"SELECT count(*) FROM point_ledger WHERE user_id = {uid}"), "1")
+
+
+@test
+def admin_idempotency_key_with_another_body_is_409():
+    uid, other_uid = new_user(), new_user()
+    k = key("reuse")
+    first = adjust(uid, 700, k, "first reason")
+    eq(first.status, 200, repr(first))
+    # the same key for another adjustment: not a retry, so not replayed
+    for body in ({"userId": uid, "amount": 99999, "reason": "first reason"},
+                 {"userId": uid, "amount": 700, "reason": "another reason"},
+                 {"userId": other_uid, "amount": 700, "reason": "first reason"},
+                 {"userId": uid, "amount": -700, "reason": "first reason"}):
+        r = adjust(body["userId"], body["amount"], k, body["reason"])
+        is_error_envelope(r, 409, "CONFLICT")
+        check(k in r.json["errorMessage"], r.json["errorMessage"])
+        check(r.header("Idempotent-Replayed") is None, "a conflict is not a replay")
+    eq(balance(uid), 700)
+    eq(balance(other_uid), 0)
+    eq(sql1(f"SELECT count(*) FROM point_ledger WHERE idempotency_key = '{k}'"), "1")
+    # the original request still replays
+    again = adjust(uid, 700, k, "first reason")
+    eq(again.status, 200)
+    eq(again.json["data"], first.json["data"])
 
 
 @test
@@ -97,6 +118,29 @@ def admin_idempotency_key_under_concurrency():
     eq(sorted({a.status for a in answers}), [200])
     eq(len({json.dumps(a.json["data"], sort_keys=True) for a in answers}), 1)
     eq(balance(uid), 300)
+    eq(sql1(f"SELECT count(*) FROM point_ledger WHERE user_id = {uid}"), "1")
+
+
+@test
+def admin_idempotency_key_raced_with_two_bodies():
+    uid = new_user()
+    k = key("race2")
+    answers = []
+
+    def go(amount):
+        answers.append((amount, adjust(uid, amount, k)))
+
+    ts = [threading.Thread(target=go, args=(100 if i % 2 else 200,)) for i in range(12)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    won = [a for a, r in answers if r.status == 200]
+    eq(len(set(won)), 1, f"one body wins: {[(a, r.status) for a, r in answers]}")
+    for a, r in answers:
+        if a != won[0]:
+            is_error_envelope(r, 409, "CONFLICT")
+    eq(balance(uid), won[0])
     eq(sql1(f"SELECT count(*) FROM point_ledger WHERE user_id = {uid}"), "1")
 
 
