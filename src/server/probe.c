@@ -1,7 +1,9 @@
 /* probe.c: `memberapi probe [PATH]`: a FastCGI client that sends GET PATH
- * (default /health) to the pool's LISTEN socket and exits 0 on a 200. It is
- * the container health check: the pool speaks FastCGI, not HTTP, and this
- * keeps the runtime image free of an extra FastCGI client package. */
+ * (default /health) to the pool's LISTEN socket, or to ADMIN_LISTEN for the
+ * admin routes (/internal/..., /metrics, /pool-status: the pool serves them
+ * only there), and exits 0 on a 200. It is the container health check: the
+ * pool speaks FastCGI, not HTTP, and this keeps the runtime image free of an
+ * extra FastCGI client package. */
 #include "server/srv.h"
 
 #include <netdb.h>
@@ -67,11 +69,19 @@ static size_t param(unsigned char *out, const char *k, const char *v)
     return 2 + kl + vl;
 }
 
+static bool admin_path(const char *path)
+{
+    size_t n = strcspn(path, "?");
+    return strncmp(path, "/internal/", 10) == 0 || (n == 8 && !strncmp(path, "/metrics", n)) ||
+           (n == 12 && !strncmp(path, "/pool-status", n));
+}
+
 int srv_probe(const char *path)
 {
-    int fd = connect_to(srv_cfg.listen);
+    const char *addr = admin_path(path) ? srv_cfg.admin_listen : srv_cfg.listen;
+    int fd = connect_to(addr);
     if (fd < 0) {
-        fprintf(stderr, "probe: cannot connect to %s\n", srv_cfg.listen);
+        fprintf(stderr, "probe: cannot connect to %s\n", addr);
         return 1;
     }
     unsigned char buf[1024], params[512];
@@ -82,7 +92,6 @@ int srv_probe(const char *path)
     p += param(params + p, "DOCUMENT_URI", path);
     p += param(params + p, "QUERY_STRING", "");
     p += param(params + p, "CONTENT_LENGTH", "0");
-    p += param(params + p, "API_LISTENER", "admin");
     n += record(buf + n, 4, params, p);
     n += record(buf + n, 4, "", 0);
     n += record(buf + n, 5, "", 0);
@@ -103,6 +112,6 @@ int srv_probe(const char *path)
     resp[got] = '\0';
     /* The first STDOUT record starts with the Status line. */
     bool ok = got > 8 + 15 && memcmp(resp + 8, "Status: 200", 11) == 0;
-    printf("probe %s %s: %s\n", srv_cfg.listen, path, ok ? "200" : "failed");
+    printf("probe %s %s: %s\n", addr, path, ok ? "200" : "failed");
     return ok ? 0 : 1;
 }
