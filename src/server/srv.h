@@ -66,8 +66,9 @@ typedef struct srv_shm {
     _Atomic uint64_t reloads;
     _Atomic int active;     /* request threads busy, whole pool */
     _Atomic int max_active; /* highest `active` seen */
-    /* times a request found every request thread of the pool busy (PHP-FPM's
-     * "max children reached") */
+    /* times a request took the last idle request thread of the pool, so
+     * that the next one waits in the listen queue (PHP-FPM's "max children
+     * reached") */
     _Atomic uint64_t max_threads_reached;
     _Atomic uint64_t read_timeouts;    /* connections closed by FCGI_READ_TIMEOUT_MS */
     _Atomic uint64_t request_timeouts; /* requests answered 504 by REQUEST_TIMEOUT_MS */

@@ -31,9 +31,9 @@
  * answered 504 by the watchdog itself, unless its thread has begun to write
  * (a slot's state decides who writes, under the slot's lock), and the
  * worker is recycled: it stops accepting, the master starts its replacement
- * at once, and it exits when its threads are done or STOP_TIMEOUT_MS later,
- * whichever comes first. So the client gets the API's envelope, and a thread
- * stuck in a call without a deadline is bounded by the recycle.
+ * at once, and it exits when its threads are done, or STOP_TIMEOUT_MS after
+ * the last request it owed an answer was answered, whichever comes first. So the client gets the
+ * API's envelope, and a thread stuck in a call without a deadline is bounded by the recycle.
  * libfcgi installs handlers for SIGTERM/SIGUSR1/SIGPIPE only when they are at
  * their default, so ours are installed before FCGX_Init.
  *
@@ -210,8 +210,9 @@ static void finish_request(FCGX_Request *fr, bool lingering)
     fr->keepConnection = keep;
 }
 
-/* Every request thread of the pool busy: the pool's capacity is the
- * threads of its live workers. Checked only when this worker is full. */
+/* This request took the last idle thread of the pool (the pool's capacity
+ * is the threads of its live workers): the next one waits in the listen
+ * queue. Checked only when this worker is full. */
 static void count_saturation(int pool_active, int worker_active)
 {
     if (worker_active < w_nrq)
@@ -382,6 +383,17 @@ static void answer_timeout(rq_slot_t *slot, const http_route_t *rt, arena_t *a, 
 }
 
 static void request_stop(void);
+
+/* Whether a request of this worker is running or being answered. */
+static bool owes_answers(void)
+{
+    for (int i = 0; i < w_nrq; i++) {
+        int st = atomic_load(&w_rq[i].state);
+        if (st == RQ_RUNNING || st == RQ_WRITING)
+            return true;
+    }
+    return false;
+}
 
 static void *watchdog(void *arg)
 {
@@ -668,14 +680,20 @@ void srv_worker_main(int slot, int generation)
     request_stop();
     int64_t t0 = ktime_mono_ms();
     /* Each eventfd write wakes one thread sleeping in the shared epoll set:
-     * keep writing until every thread has left (busy ones finish first),
-     * but not longer than STOP_TIMEOUT_MS: a thread stuck in a call without
-     * a deadline (the reason a request timed out) is left behind, and the
-     * worker exits anyway; its replacement already serves. */
+     * keep writing until every thread has left (busy ones finish first).
+     * A request still owed an answer is always waited for (the watchdog
+     * answers it by REQUEST_TIMEOUT_MS at the latest); once none is owed,
+     * threads that have not left within STOP_TIMEOUT_MS (stuck in a call
+     * without a deadline, whose request was answered 504) are left behind
+     * and the worker exits anyway: its replacement already serves. */
+    int64_t owed_until = t0;
     for (int left = started; left > 0;) {
-        if (ktime_mono_ms() - t0 >= srv_cfg.stop_timeout_ms) {
+        int64_t now = ktime_mono_ms();
+        if (owes_answers())
+            owed_until = now;
+        else if (now - owed_until >= srv_cfg.stop_timeout_ms) {
             log_error("event=worker_abandoned_threads slot=%d threads=%d waited_ms=%lld", slot,
-                      left, (long long)(ktime_mono_ms() - t0));
+                      left, (long long)(now - t0));
             break;
         }
         uint64_t one = 1;

@@ -237,6 +237,10 @@ def a_long_request_is_logged_while_running_then_answered_504_and_its_worker_recy
         eq(after["requestTimeouts"], before["requestTimeouts"] + 1)
         for _ in range(10):
             eq(api("GET", "/health").status, 200)
+        # the recycled worker exits once its thread is back (the gateway's
+        # answer, at 4 s)
+        wait_until(lambda: not [w for w in pool_status()["workers"] if w["state"] == "draining"],
+                   15, what="the recycled worker gone")
     finally:
         clear_faults()
     # the payment is not harmed: once the gateway answered, the reconciler
@@ -246,6 +250,49 @@ def a_long_request_is_logged_while_running_then_answered_504_and_its_worker_recy
     eq(status(oid), "DONE")
     eq(ledger(oid), [(uid, 12000, 12000)])
     eq(balance(uid), 12000)
+    restart()
+
+
+@test
+def a_worker_whose_thread_stays_stuck_exits_after_stop_timeout():
+    # the gateway call outlives both the request timeout and the drain bound
+    restart(REQUEST_TIMEOUT_MS=1000, STOP_TIMEOUT_MS=500, TOSS_TIMEOUT_MS=3000)
+    uid = new_user("frontdoor-stuck")
+    oid, pk = paid_order(uid, 13000, "wd")
+    try:
+        before = pool_status()
+        off = log_size()
+        fault("delay", oid, delayMs=6000)
+        t0 = time.time()
+        r = success(oid, pk, 13000, timeout=30, retry_breaker=False)
+        is_error_envelope(r, 504, "SERVICE_UNAVAILABLE")
+        check(time.time() - t0 < 2.5, f"answered at the timeout: {time.time() - t0:.2f}s")
+        line = wait_until(lambda: next((ln for ln in log_since(off).splitlines()
+                                        if "event=worker_abandoned_threads" in ln), None), 10,
+                          what="the worker leaves its stuck thread behind")
+        check("threads=1" in line, line)
+        check(time.time() - t0 < 3.0, "before the gateway call ended (3 s)")
+        after = wait_until(lambda: (lambda s: s if len([w for w in s["workers"]
+                                                        if w["state"] == "ready"]) == WORKERS
+                                    and not [w for w in s["workers"] if w["state"] == "draining"]
+                                    else None)(pool_status()), 10, what="pool back to size")
+        old = {w["pid"] for w in before["workers"]}
+        check(len(old - {w["pid"] for w in after["workers"]}) == 1, "one worker replaced")
+        eq(after["respawnedWorkers"], before["respawnedWorkers"], "an exit, not a crash")
+        for _ in range(10):
+            eq(api("GET", "/health").status, 200)
+    finally:
+        clear_faults()
+    # the confirm died with its worker: the reconciler settles the payment once
+    # its lease is over
+    time.sleep(6)
+
+    def settled():
+        reconcile(RECONCILE_MIN_AGE_S=0, TOSS_TIMEOUT_MS=3000)
+        return status(oid) == "DONE"
+    wait_until(settled, 40, interval=2, what="payment settled by the reconciler")
+    eq(ledger(oid), [(uid, 13000, 13000)])
+    eq(balance(uid), 13000)
     restart()
 
 
