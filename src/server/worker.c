@@ -315,7 +315,9 @@ static bool serve(FCGX_Request *fr, arena_t *a, rq_slot_t *slot, bool admin, int
                  http_method_name(r.method), route, log_q(r.path), r.status,
                  (double)dur_us / 1000.0);
     }
-    if (r.after)
+    /* the after-work belongs to the answer the handler wrote (a view of a
+     * detail the client saw); a client answered 504 saw none */
+    if (r.after && ours)
         r.after(r.after_arg);
     log_set_rid(NULL);
 

@@ -21,6 +21,7 @@ import os
 import socket
 import stat
 import struct
+import subprocess
 import threading
 import time
 
@@ -109,6 +110,47 @@ def metric(name):
 
 
 # ---- point 3: the sockets ----------------------------------------------------
+
+def check_config(**env):
+    bin_ = os.environ.get("MEMBERAPI_BIN", os.path.join(apitest.ROOT, "build", "src", "memberapi"))
+    e = {k: v for k, v in os.environ.items() if k not in ("LISTEN", "ADMIN_LISTEN")}
+    e.update(env)
+    return subprocess.run([bin_, "check-config"], env=e, capture_output=True, text=True)
+
+
+@test
+def the_admin_socket_is_next_to_the_public_one_unless_configured():
+    for listen, admin_listen in (("/run/x/memberapi.sock", "/run/x/memberapi-admin.sock"),
+                                 ("/run/x/pool", "/run/x/pool-admin.sock"),
+                                 ("10.0.0.12:9000", "10.0.0.12:9001")):
+        r = check_config(LISTEN=listen)
+        eq(r.returncode, 0, r.stderr)
+        check(f'key=ADMIN_LISTEN value="{admin_listen}"' in r.stderr
+              or f"key=ADMIN_LISTEN value={admin_listen}" in r.stderr,
+              f"{listen}: {[ln for ln in r.stderr.splitlines() if 'ADMIN_LISTEN' in ln]}")
+    r = check_config(LISTEN="/run/x/a.sock", ADMIN_LISTEN="/run/y/b.sock")
+    check("/run/y/b.sock" in r.stderr and r.returncode == 0, r.stderr[-300:])
+    for env, named in (({"LISTEN": "/run/x/a.sock", "ADMIN_LISTEN": "/run/x/a.sock"}, "ADMIN_LISTEN"),
+                       ({"LISTEN": "127.0.0.1:65535"}, "ADMIN_LISTEN"),
+                       ({"ADMIN_LISTEN": "nowhere"}, "ADMIN_LISTEN"),
+                       ({"SOCKET_MODE": "666"}, "SOCKET_MODE"),
+                       ({"FCGI_READ_TIMEOUT_MS": "0"}, "FCGI_READ_TIMEOUT_MS"),
+                       ({"REQUEST_TIMEOUT_MS": "10"}, "REQUEST_TIMEOUT_MS")):
+        r = check_config(**env)
+        eq(r.returncode, 1, f"{env} accepted")
+        check(named in r.stderr and "configuration error" in r.stderr, f"{env}: {r.stderr!r}")
+
+
+@test
+def a_socket_group_that_does_not_exist_stops_the_start():
+    r = subprocess.run(["bash", "-c", '. "$ROOT/scripts/lib/stack.sh"; set -a; . "$STACK_DIR/pool.env"; '
+                        'set +a; LISTEN=$STACK_DIR/run/t.sock ADMIN_LISTEN=$STACK_DIR/run/t-admin.sock '
+                        'SOCKET_GROUP=no-such-group-xyz PID_FILE= LOG_FILE=- '
+                        'timeout 10 "$MEMBERAPI_BIN" serve'],
+                       env=dict(os.environ, ROOT=apitest.ROOT), capture_output=True, text=True)
+    check(r.returncode not in (0, 124), f"started anyway: rc {r.returncode}")
+    check("SOCKET_GROUP" in r.stderr and "no-such-group-xyz" in r.stderr, r.stderr[-500:])
+    check(not os.path.exists(os.path.join(RUN, "t.sock")), "no socket left behind")
 
 @test
 def sockets_are_not_world_writable():
