@@ -1,7 +1,9 @@
 /* pool.c: the master process of the worker pool (see srv.h).
  *
- * The master never serves a request. It owns the listening socket and the
- * shared memory, and reacts to signals with sigtimedwait in one loop:
+ * The master never serves a request. It owns the listening sockets (the
+ * public LISTEN and the admin ADMIN_LISTEN, unix sockets with SOCKET_MODE
+ * and SOCKET_GROUP) and the shared memory, and reacts to signals with
+ * sigtimedwait in one loop:
  *   SIGCHLD  reap; respawn a worker that died unexpectedly (brake: after
  *            RESPAWN_BURST deaths in RESPAWN_WINDOW_S, wait 1 s, 2 s, ... 30 s)
  *   SIGHUP   re-read the configuration; start a new generation of workers;

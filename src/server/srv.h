@@ -1,7 +1,8 @@
 /* srv.h: the worker pool (master + prefork workers with request threads),
  * its configuration and its shared memory.
  *
- * The master opens the FastCGI listening socket, creates the shared memory,
+ * The master opens the FastCGI listening sockets (public and admin: the
+ * admin routes exist only on the admin one), creates the shared memory,
  * forks WORKERS processes of THREADS request threads each, and then only
  * supervises: it respawns a worker that died (with a brake when they die in
  * a loop), replaces a worker that retires after MAX_REQUESTS, reloads on
