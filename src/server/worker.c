@@ -285,8 +285,8 @@ static bool serve(FCGX_Request *fr, arena_t *a, rq_slot_t *slot, bool admin, int
     if (ours) {
         http_fcgi_write(&r, fr);
     } else {
-        /* The watchdog answered 504 (and shut the connection for writing):
-         * wait until it is done with the descriptor, then close it. */
+        /* The watchdog answered 504 (and shut the connection down): wait
+         * until it is done with the descriptor, then close it. */
         pthread_mutex_lock(&slot->mu);
         pthread_mutex_unlock(&slot->mu);
         r.status = 504;
@@ -373,9 +373,10 @@ static void answer_timeout(rq_slot_t *slot, const http_route_t *rt, arena_t *a, 
     n += fcgi_record(buf + n, 3 /* END_REQUEST */, id, end, sizeof(end));
     int fd = slot->fr->ipcFd;
     ssize_t w = send(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-    /* nginx reads to END_REQUEST; the close tells a kept connection's
-     * owner (nginx) not to send another request on it */
-    shutdown(fd, SHUT_WR);
+    /* nginx reads to END_REQUEST; shutting both ways tells a kept
+     * connection's owner (nginx) at once that no other request can go on
+     * it: the stuck thread may hold the descriptor for a long time yet */
+    shutdown(fd, SHUT_RDWR);
     log_set_rid(slot->rid);
     log_error("event=request_timeout method=%s route=%s elapsed_ms=%lld timeout_ms=%lld "
               "answered=%s action=recycle_worker",
