@@ -51,6 +51,8 @@ PGDATA_REPLICA=$STACK_DIR/pg/replica
 RUN=$STACK_DIR/run
 LOGS=$STACK_DIR/log
 SOCK=$RUN/memberapi.sock
+# The admin routes' socket: only nginx's admin server uses it.
+ADMIN_SOCK=$RUN/memberapi-admin.sock
 
 PACKAGES="gcc make dpkg-dev autoconf automake libtool pkg-config libfcgi-dev libpq-dev libhiredis-dev
   libjson-c-dev libcurl4-openssl-dev libssl-dev libcunit1-dev postgresql postgresql-client
@@ -327,11 +329,28 @@ admin_token() {
     chmod 600 "$STACK_DIR/admin_token"
 }
 
+# The user nginx's workers run as: www-data when run as root and www-data
+# can read the checkout, root when it cannot, else the caller (no user line).
+nginx_user() {
+    [ "$(id -u)" = 0 ] || return 0
+    if id www-data >/dev/null 2>&1 && runuser -u www-data -- test -r "$ROOT/nginx/html/health.json" 2>/dev/null; then
+        echo www-data
+    else
+        echo root
+    fi
+}
+
 # The pool's environment: the configuration table plus the stack's paths.
+# The sockets are 0660, of nginx's group: nothing else on the machine may
+# connect to them (a pool run by the same user as nginx needs no group).
 pool_env() {
+    local group=""
+    [ "$(nginx_user)" = www-data ] && group=$(id -gn www-data)
     cat <<ENV
 LISTEN=$SOCK
-SOCKET_MODE=0666
+ADMIN_LISTEN=$ADMIN_SOCK
+SOCKET_MODE=0660
+SOCKET_GROUP=$group
 PID_FILE=$RUN/pool.pid
 LOG_FILE=$LOGS/memberapi.log
 ADMIN_TOKEN_FILE=$STACK_DIR/admin_token
@@ -348,25 +367,31 @@ start_pool() {
     ( set -a; . "$STACK_DIR/pool.env"; set +a
       exec setsid "$MEMBERAPI_BIN" serve >> "$LOGS/memberapi.log" 2>&1 < /dev/null ) &
     local i
-    for ((i = 0; i < 100; i++)); do [ -S "$SOCK" ] && pid_alive "$RUN/pool.pid" && return 0; sleep 0.1; done
+    for ((i = 0; i < 100; i++)); do
+        [ -S "$SOCK" ] && [ -S "$ADMIN_SOCK" ] && pid_alive "$RUN/pool.pid" && return 0
+        sleep 0.1
+    done
     tail -5 "$LOGS/memberapi.log" >&2
     die "the pool did not start (see $LOGS/memberapi.log)"
 }
 
 render_nginx() {
     mkdir -p "$STACK_DIR/nginx/tmp" "$LOGS" "$RUN"
-    local user_line="" servers keepalive="" keepconn="fastcgi_keep_conn off;"
-    if [ "$(id -u)" = 0 ]; then
-        if id www-data >/dev/null 2>&1 && runuser -u www-data -- test -r "$ROOT/nginx/html/health.json" 2>/dev/null; then
-            user_line="user www-data;"
-            chown -R www-data "$STACK_DIR/nginx/tmp"
-        else
-            user_line="user root;"
-        fi
+    local user_line="" servers admin_servers keepalive="" keepconn="fastcgi_keep_conn off;" nuser
+    nuser=$(nginx_user)
+    if [ -n "$nuser" ]; then
+        user_line="user $nuser;"
+        [ "$nuser" = www-data ] && chown -R www-data "$STACK_DIR/nginx/tmp"
     fi
     servers=${STACK_UPSTREAMS:-"        server unix:$SOCK;"}
+    admin_servers=${STACK_ADMIN_UPSTREAMS:-"        server unix:$ADMIN_SOCK;"}
     if [ "$STACK_FCGI_KEEPALIVE" != 0 ]; then
-        keepalive="        keepalive $STACK_FCGI_KEEPALIVE;"
+        # nginx must drop an idle kept connection before the pool does
+        # (FCGI_READ_TIMEOUT_MS), or it may send a request on a connection
+        # the pool is closing.
+        local idle_s=$(( ${FCGI_READ_TIMEOUT_MS:-5000} / 1000 - 1 ))
+        [ "$idle_s" -lt 1 ] && idle_s=1
+        keepalive="        keepalive $STACK_FCGI_KEEPALIVE;"$'\n'"        keepalive_timeout ${idle_s}s;"
         keepconn="fastcgi_keep_conn on;"
     fi
     local max_body=${MAX_BODY_BYTES:-65536}
@@ -383,8 +408,12 @@ render_nginx() {
         -e "s|@MAX_BODY@|$max_body|g" -e "s|@NOFILE@|$nofile|" \
         -e "s|@PAYMENT_RATE@|$STACK_PAYMENT_RATE|" -e "s|@PAYMENT_BURST@|$STACK_PAYMENT_BURST|" \
         -e "s|@FASTCGI_KEEP_CONN@|$keepconn|" \
-        -e "s|@UPSTREAM_KEEPALIVE@|$keepalive|" \
-        "$ROOT/nginx/nginx.conf.in" | awk -v s="$servers" '{ if ($0 == "@UPSTREAM_SERVERS@") print s; else print }' \
+        "$ROOT/nginx/nginx.conf.in" \
+        | awk -v s="$servers" -v a="$admin_servers" -v k="$keepalive" '
+            $0 == "@UPSTREAM_SERVERS@" { print s; next }
+            $0 == "@ADMIN_UPSTREAM_SERVERS@" { print a; next }
+            $0 == "@UPSTREAM_KEEPALIVE@" { print k; next }
+            { print }' \
         > "$STACK_DIR/nginx/nginx.conf"
     frontend_config
 }

@@ -8,6 +8,7 @@
 #include "infra/rds.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -63,13 +64,56 @@ static int check_sentinels(const char *v, char *err, size_t errlen)
     return rds_check_sentinels(v, err, errlen);
 }
 
+static int check_listen_or_empty(const char *v, char *err, size_t errlen)
+{
+    return v[0] ? cfg_check_listen(v, err, errlen) : 0;
+}
+
+/* ADMIN_LISTEN left empty: next to LISTEN. /run/x/memberapi.sock gives
+ * /run/x/memberapi-admin.sock; host:9000 gives host:9001. */
+static int derive_admin_listen(char *err, size_t errlen)
+{
+    const char *l = srv_cfg.listen;
+    char buf[300];
+    if (l[0] == '/') {
+        size_t n = strlen(l);
+        if (n > 5 && strcmp(l + n - 5, ".sock") == 0)
+            n -= 5;
+        snprintf(buf, sizeof(buf), "%.*s-admin.sock", (int)n, l);
+    } else {
+        const char *colon = strrchr(l, ':');
+        long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+        if (colon == NULL || port < 1 || port >= 65535) {
+            snprintf(err, errlen, "ADMIN_LISTEN: set it (LISTEN's port + 1 is not a port)");
+            return -1;
+        }
+        snprintf(buf, sizeof(buf), "%.*s:%ld", (int)(colon - l), l, port + 1);
+    }
+    /* the key's string is heap memory that cfg_load frees on the next load */
+    free(srv_cfg.admin_listen);
+    srv_cfg.admin_listen = strdup(buf);
+    return srv_cfg.admin_listen ? 0 : -1;
+}
+
 #define NCPU_DEFAULT "0" /* 0: number of CPUs */
 
 static const cfg_key_t keys[] = {
     { "LISTEN", CFG_STR, &srv_cfg.listen, "127.0.0.1:9000", 1, 255,
       "the FastCGI socket: /path/to.sock or host:port", cfg_check_listen },
+    { "ADMIN_LISTEN", CFG_STR, &srv_cfg.admin_listen, "", 0, 255,
+      "the admin routes' FastCGI socket: /path/to.sock or host:port ('': LISTEN's path with "
+      "-admin.sock, or LISTEN's port + 1)",
+      check_listen_or_empty },
     { "SOCKET_MODE", CFG_STR, &srv_cfg.socket_mode, "0660", 4, 4,
-      "permissions of a unix FastCGI socket", check_mode },
+      "permissions of the unix FastCGI sockets", check_mode },
+    { "SOCKET_GROUP", CFG_STR, &srv_cfg.socket_group, "", 0, 64,
+      "group of the unix FastCGI sockets, e.g. the web server's ('': the pool's own)", NULL },
+    { "FCGI_READ_TIMEOUT_MS", CFG_INT, &srv_cfg.fcgi_read_timeout_ms, "5000", 100, 600000,
+      "a FastCGI connection that sends nothing for this long (mid-request or idle between "
+      "requests) is closed",
+      NULL },
+    { "REQUEST_TIMEOUT_MS", CFG_INT, &srv_cfg.request_timeout_ms, "30000", 100, 3600000,
+      "a request running this long is answered 504 and its worker recycled", NULL },
     { "WORKERS", CFG_INT, &srv_cfg.workers, NCPU_DEFAULT, 0, SRV_MAX_WORKERS,
       "worker processes (0: number of CPUs)", NULL },
     { "THREADS", CFG_INT, &srv_cfg.threads, "16", 1, 256, "request threads per worker", NULL },
@@ -164,7 +208,9 @@ static const struct {
  * that changes one names it (event=reload_needs_restart) and keeps it. */
 static const char *const restart_only[] = {
     "LISTEN",
+    "ADMIN_LISTEN",
     "SOCKET_MODE",
+    "SOCKET_GROUP",
     "LISTEN_BACKLOG",
     "PID_FILE",
     "MODULES",
@@ -211,6 +257,14 @@ void srv_config_register(void)
 
 int srv_config_check(char *err, size_t errlen)
 {
+    if (srv_cfg.admin_listen == NULL || srv_cfg.admin_listen[0] == '\0') {
+        if (derive_admin_listen(err, errlen) != 0)
+            return -1;
+    }
+    if (strcmp(srv_cfg.admin_listen, srv_cfg.listen) == 0) {
+        snprintf(err, errlen, "ADMIN_LISTEN: must differ from LISTEN");
+        return -1;
+    }
     if (srv_cfg.workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         srv_cfg.workers = n < 1 ? 1 : (n > SRV_MAX_WORKERS ? SRV_MAX_WORKERS : n);

@@ -1,7 +1,9 @@
 /* probe.c: `memberapi probe [PATH]`: a FastCGI client that sends GET PATH
- * (default /health) to the pool's LISTEN socket and exits 0 on a 200. It is
- * the container health check: the pool speaks FastCGI, not HTTP, and this
- * keeps the runtime image free of an extra FastCGI client package. */
+ * (default /health) to the pool's LISTEN socket, or to ADMIN_LISTEN for the
+ * admin routes (/internal/..., /metrics, /pool-status: the pool serves them
+ * only there), and exits 0 on a 200. It is the container health check: the
+ * pool speaks FastCGI, not HTTP, and this keeps the runtime image free of an
+ * extra FastCGI client package. */
 #include "server/srv.h"
 
 #include <netdb.h>
@@ -83,6 +85,13 @@ static int param(unsigned char *params, size_t cap, size_t *p, const char *k, co
     return 0;
 }
 
+static bool admin_path(const char *path)
+{
+    size_t n = strcspn(path, "?");
+    return strncmp(path, "/internal/", 10) == 0 || (n == 8 && !strncmp(path, "/metrics", n)) ||
+           (n == 12 && !strncmp(path, "/pool-status", n));
+}
+
 /* Longest PATH the probe sends: a health check's path is short; a longer
  * argument is a mistake, refused with a message rather than truncated. */
 #define PROBE_PATH_MAX 1024
@@ -95,9 +104,10 @@ int srv_probe(const char *path)
                 PROBE_PATH_MAX, plen);
         return 2;
     }
-    int fd = connect_to(srv_cfg.listen);
+    const char *addr = admin_path(path) ? srv_cfg.admin_listen : srv_cfg.listen;
+    int fd = connect_to(addr);
     if (fd < 0) {
-        fprintf(stderr, "probe: cannot connect to %s\n", srv_cfg.listen);
+        fprintf(stderr, "probe: cannot connect to %s\n", addr);
         return 1;
     }
     /* params: the pairs below with PATH at its longest; buf: the records. */
@@ -108,8 +118,7 @@ int srv_probe(const char *path)
     if (param(params, sizeof(params), &p, "REQUEST_METHOD", "GET") != 0 ||
         param(params, sizeof(params), &p, "DOCUMENT_URI", path) != 0 ||
         param(params, sizeof(params), &p, "QUERY_STRING", "") != 0 ||
-        param(params, sizeof(params), &p, "CONTENT_LENGTH", "0") != 0 ||
-        param(params, sizeof(params), &p, "API_LISTENER", "admin") != 0) {
+        param(params, sizeof(params), &p, "CONTENT_LENGTH", "0") != 0) {
         close(fd);
         return 1;
     }
@@ -137,6 +146,6 @@ int srv_probe(const char *path)
         strspn(resp + 16, "0123456789") >= 3)
         memcpy(status, resp + 16, 3);
     bool ok = strcmp(status, "200") == 0;
-    printf("probe %s %s: %s\n", srv_cfg.listen, path, status[0] ? status : "failed");
+    printf("probe %s %s: %s\n", addr, path, status[0] ? status : "failed");
     return ok ? 0 : 1;
 }

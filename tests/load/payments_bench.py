@@ -49,7 +49,6 @@ def nginx_location(add):
             fh.write(f"location {BENCH_PREFIX}/ {{\n"
                      f"    rewrite ^{BENCH_PREFIX}(/api/v1/payments.*)$ $1 break;\n"
                      f"    include {apitest.ROOT}/nginx/fastcgi.conf;\n"
-                     f"    fastcgi_param API_LISTENER public;\n"
                      f"    fastcgi_pass memberapi;\n}}\n")
     elif os.path.exists(f):
         os.remove(f)
