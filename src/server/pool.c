@@ -15,6 +15,7 @@
  * A worker that reached MAX_REQUESTS marks itself DRAINING; the master starts
  * its replacement at once, so capacity never dips. */
 #include "server/srv.h"
+#include "server/notify.h"
 #include "server/module.h"
 #include "common/config.h"
 #include "common/ktime.h"
@@ -478,6 +479,20 @@ static int reload_check(char *err, size_t errlen)
     return 0;
 }
 
+/* How many live workers of generation gen there are, and how many of them
+ * serve. */
+static void generation_ready(int gen, int *ready, int *total)
+{
+    *ready = *total = 0;
+    for (int i = 0; i < SRV_MAX_WORKERS; i++) {
+        if (mw[i].pid > 0 && mw[i].generation == gen) {
+            (*total)++;
+            if (atomic_load(&srv_shm->workers[i].state) == SRV_W_READY)
+                (*ready)++;
+        }
+    }
+}
+
 int srv_pool_run(void)
 {
     if (srv_shm_init() != 0)
@@ -509,8 +524,8 @@ int srv_pool_run(void)
              (long long)srv_cfg.workers, (long long)srv_cfg.threads, (int)getpid());
     spawn_generation(generation, (int)srv_cfg.workers);
 
-    bool stopping = false;
-    int64_t stop_deadline = 0;
+    bool stopping = false, announced = false;
+    int64_t stop_deadline = 0, start_deadline = ktime_mono_ms() + 30000;
     int reload_gen = 0;
     int64_t reload_deadline = 0;
 
@@ -540,6 +555,7 @@ int srv_pool_run(void)
             log_level_t lvl;
             if (log_parse_level(srv_cfg.log_level, &lvl) == 0)
                 log_set_level(lvl);
+            srv_notify("RELOADING=1");
             generation++;
             atomic_store(&srv_shm->generation, generation);
             atomic_fetch_add(&srv_shm->reloads, 1);
@@ -558,6 +574,7 @@ int srv_pool_run(void)
                 stop_deadline = now + srv_cfg.stop_timeout_ms;
                 log_info("event=pool_stopping signal=%d timeout_ms=%lld", sig,
                          (long long)srv_cfg.stop_timeout_ms);
+                srv_notify("STOPPING=1");
                 for (int i = 0; i < SRV_MAX_WORKERS; i++) {
                     tell_stop(i);
                     mw[i].respawn_at_ms = 0;
@@ -617,18 +634,25 @@ int srv_pool_run(void)
                 spawn(i, generation);
         }
 
+        /* The pool is ready (for systemd's Type=notify) once its first
+         * generation serves. */
+        if (!announced) {
+            int ready, total;
+            generation_ready(1, &ready, &total);
+            if ((total > 0 && ready == total) || now >= start_deadline) {
+                log_info("event=pool_ready ready=%d/%d", ready, total);
+                srv_notify("READY=1");
+                announced = true;
+            }
+        }
+
         /* A reload completes when the new generation is ready. */
         if (reload_gen) {
-            int ready = 0, total = 0;
-            for (int i = 0; i < SRV_MAX_WORKERS; i++) {
-                if (mw[i].pid > 0 && mw[i].generation == reload_gen) {
-                    total++;
-                    if (atomic_load(&srv_shm->workers[i].state) == SRV_W_READY)
-                        ready++;
-                }
-            }
+            int ready, total;
+            generation_ready(reload_gen, &ready, &total);
             if ((total > 0 && ready == total) || now >= reload_deadline) {
                 log_info("event=reload_ready generation=%d ready=%d/%d", reload_gen, ready, total);
+                srv_notify("READY=1");
                 for (int i = 0; i < SRV_MAX_WORKERS; i++) {
                     if (mw[i].pid > 0 && mw[i].generation < reload_gen)
                         tell_stop(i);
