@@ -50,10 +50,12 @@ static struct {
 static size_t ntables;
 static breaker_t *replica_breaker;
 
-/* Per process and role: after a connect that timed out, the other threads
- * of this worker do not try again until then (one of them probes when it
- * passes), so a frozen server costs one connect timeout per backoff, not
- * one per thread and request. */
+/* Per process and role: after a call to the server timed out (connect or
+ * statement: it did not answer at all, not even to a server-side
+ * statement_timeout), the worker's threads fail fast until then; when it
+ * passes, one of them probes while the others keep failing fast, so a
+ * frozen server costs one timeout per backoff and worker, not one per
+ * thread and request. 0: up. */
 static _Atomic int64_t down_until_ms[2];
 
 static __thread db_conn_t tl_conn[2] = { { .role = DB_PRIMARY }, { .role = DB_REPLICA } };
@@ -245,6 +247,33 @@ static wait_t await_result(PGconn *pg, int64_t deadline, PGresult **res)
     }
 }
 
+/* Whether role counts as down for this call: true while its backoff runs;
+ * when it is over, the first caller becomes the probe (false) and marks it
+ * down for as long as a probe may take. */
+static bool role_down(db_role_t role)
+{
+    int64_t down = atomic_load_explicit(&down_until_ms[role], memory_order_relaxed);
+    if (down == 0)
+        return false;
+    int64_t now = ktime_mono_ms();
+    if (now < down)
+        return true;
+    int64_t probe = dl_after(now, conf.connect_timeout_s * 1000 + role_timeout_ms(role));
+    return !atomic_compare_exchange_strong(&down_until_ms[role], &down, probe);
+}
+
+static void mark_down(db_role_t role)
+{
+    atomic_store_explicit(&down_until_ms[role], dl_after(ktime_mono_ms(), conf.backoff_ms),
+                          memory_order_relaxed);
+}
+
+static void mark_up(db_role_t role)
+{
+    if (atomic_load_explicit(&down_until_ms[role], memory_order_relaxed) != 0)
+        atomic_store_explicit(&down_until_ms[role], 0, memory_order_relaxed);
+}
+
 /* A failed connect that took this long was a timeout, not a refusal. */
 #define SLOW_CONNECT_MS 50
 
@@ -254,17 +283,6 @@ static int conn_open(db_conn_t *c, int64_t deadline)
     int64_t now = ktime_mono_ms();
     if (now < c->retry_after_ms)
         return -1;
-    /* Another thread of this worker found the server not answering: fail
-     * fast until its backoff is over, then one thread (whichever moves the
-     * mark first) probes while the others keep failing fast. */
-    int64_t down = atomic_load_explicit(&down_until_ms[c->role], memory_order_relaxed);
-    if (now < down)
-        return -1;
-    if (down != 0) {
-        int64_t probe_until = dl_after(now, conf.connect_timeout_s * 1000);
-        if (!atomic_compare_exchange_strong(&down_until_ms[c->role], &down, probe_until))
-            return -1;
-    }
     int64_t cdl = dl_earliest(deadline, dl_after(now, conf.connect_timeout_s * 1000));
     wait_t why;
     c->pg = connect_by(c->role, cdl, &why);
@@ -283,10 +301,9 @@ static int conn_open(db_conn_t *c, int64_t deadline)
         int64_t end = ktime_mono_ms();
         if (end - now >= SLOW_CONNECT_MS) {
             c->retry_after_ms = end + conf.backoff_ms;
-            atomic_store_explicit(&down_until_ms[c->role], end + conf.backoff_ms,
-                                  memory_order_relaxed);
+            mark_down(c->role);
         } else {
-            atomic_store_explicit(&down_until_ms[c->role], 0, memory_order_relaxed);
+            mark_up(c->role);
         }
         return -1;
     }
@@ -307,17 +324,15 @@ static int conn_open(db_conn_t *c, int64_t deadline)
                  * mismatch: this thread backs off. A server that stopped
                  * answering: the whole worker does, as after a connect
                  * timeout. */
-                int64_t end = ktime_mono_ms();
-                c->retry_after_ms = end + conf.backoff_ms;
-                atomic_store_explicit(&down_until_ms[c->role],
-                                      w == W_DONE ? 0 : end + conf.backoff_ms,
-                                      memory_order_relaxed);
+                c->retry_after_ms = ktime_mono_ms() + conf.backoff_ms;
+                if (w == W_TIMEOUT)
+                    mark_down(c->role);
                 return -1;
             }
             PQclear(res);
         }
     }
-    atomic_store_explicit(&down_until_ms[c->role], 0, memory_order_relaxed);
+    mark_up(c->role);
     log_debug("event=db_connected role=%s", role_name(c->role));
     return 0;
 }
@@ -344,6 +359,11 @@ static db_conn_t *get_by(db_role_t role, int64_t deadline, err_t *err)
     db_conn_t *c = &tl_conn[role];
     if (role == DB_REPLICA && conf.url[DB_REPLICA] == NULL)
         c = &tl_conn[DB_PRIMARY];
+    /* Not in a transaction: its statements must go to its connection. */
+    if (!c->in_tx && role_down(c->role)) {
+        err_set(err, ERR_SERVICE_UNAVAILABLE, "database unavailable");
+        return NULL;
+    }
     conn_check(c);
     if (c->pg && PQstatus(c->pg) != CONNECTION_OK)
         conn_drop(c);
@@ -420,7 +440,7 @@ PGresult *db_exec(db_conn_t *c, const db_stmt_t *st, const char *const *params, 
                      : call_deadline(t0, read ? conf.read_timeout_ms : conf.write_timeout_ms);
         bool may_retry = !retried && !c->in_tx && read;
         conn_check(c);
-        if (c->pg == NULL && conn_open(c, deadline) != 0) {
+        if (c->pg == NULL && (role_down(c->role) || conn_open(c, deadline) != 0)) {
             if (c->role == DB_REPLICA && may_retry &&
                 dl_allows(tl_cap_ms, ktime_mono_ms(), RETRY_MIN_MS)) {
                 /* A read the replica cannot serve is served by the primary. */
@@ -453,8 +473,16 @@ PGresult *db_exec(db_conn_t *c, const db_stmt_t *st, const char *const *params, 
             breaker_record(replica_breaker, c->ticket, now, now - t0, !(broken || timeout));
             c->permit = false;
         }
-        if (ok)
+        if (ok) {
+            mark_up(c->role);
             return res;
+        }
+        /* A statement that had its own whole deadline, under a server-side
+         * statement_timeout below it, got no answer at all: the server is
+         * not answering. (One in a transaction may have run out of the
+         * transaction's budget on a healthy server.) */
+        if (client_timeout && !c->in_tx)
+            mark_down(c->role);
         snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", state ? state : "");
         if (client_timeout || broken) {
             bool was_tx = c->in_tx;
@@ -514,15 +542,18 @@ int64_t db_exec_cmd(db_conn_t *c, const db_stmt_t *st, const char *const *params
 /* BEGIN, COMMIT or ROLLBACK by deadline. */
 static int simple(db_conn_t *c, const char *sql, int64_t deadline, err_t *err)
 {
-    if (c->pg == NULL && conn_open(c, deadline) != 0)
+    if (c->pg == NULL && (role_down(c->role) || conn_open(c, deadline) != 0))
         return err_set(err, ERR_SERVICE_UNAVAILABLE, "database unavailable");
     int64_t t0 = ktime_mono_ms();
     PGresult *res = NULL;
     wait_t w = PQsendQuery(c->pg, sql) ? await_result(c->pg, deadline, &res) : W_BROKEN;
     if (w == W_DONE && res && PQresultStatus(res) == PGRES_COMMAND_OK) {
         PQclear(res);
+        mark_up(c->role);
         return 0;
     }
+    if (w == W_TIMEOUT && !c->in_tx) /* BEGIN: see db_exec */
+        mark_down(c->role);
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", state ? state : "");
     bool broken = w != W_DONE || !res || PQstatus(c->pg) != CONNECTION_OK;

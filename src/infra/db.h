@@ -29,9 +29,12 @@
  * batches' ids already treat as "may or may not have happened". A timeout
  * on the replica is a failure (and a slow call) for the replica breaker,
  * and the read is run again on the primary in the same call when the cap
- * (db_deadline_cap) leaves time. After a connect that timed out, the
- * worker's other threads fail fast for the reconnect backoff and one of them
- * probes, so a frozen server costs one connect timeout per backoff.
+ * (db_deadline_cap) leaves time. After a call that got no answer at all (a
+ * connect, or a statement with its own deadline, timed out), the worker's
+ * threads fail fast on that server for the reconnect backoff while one of
+ * them probes, so a frozen server costs one timeout per backoff and worker,
+ * not one per request (a replica read that fails fast goes to the primary
+ * and counts as a failure for the breaker, which so opens quickly).
  * The server-side statement_timeout of each connection is
  * db_server_timeout_ms(DB_STATEMENT_TIMEOUT_MS, that role's deadline):
  * below the client deadline, so a merely slow statement is cancelled by the

@@ -21,6 +21,7 @@ by the deadline" from "hung for the whole freeze".
 """
 import os
 import random
+import re
 import signal
 import subprocess
 import threading
@@ -264,6 +265,79 @@ def primary_frozen_writes_answer_503_within_the_deadline():
                    what="payments created again")
     finally:
         restart_pool(ready=True)
+
+
+def pool_log_since(offset):
+    with open(os.path.join(STACK_DIR, "log", "memberapi.log"), errors="replace") as f:
+        f.seek(offset)
+        return f.read()
+
+
+def pool_log_size():
+    return os.path.getsize(os.path.join(STACK_DIR, "log", "memberapi.log"))
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+STOP_ENV = {"STOP_TIMEOUT_MS": "4000", "DB_WRITE_TIMEOUT_MS": "1500", "DB_READ_TIMEOUT_MS": "600"}
+
+
+@test
+def stop_during_primary_freeze_ends_within_stop_timeout():
+    restart_pool(env=STOP_ENV, ready=True)
+    pid = int(sql1("SELECT min(id) FROM profiles", REPLICA_URL))
+    pids = [postmaster("primary")]
+    try:
+        pids = freeze("primary")
+        # views of details served from the cache or the replica wait in the
+        # workers' buffers: their flush cannot reach the frozen primary
+        for _ in range(20):
+            eq(api("GET", f"{BASE}/{pid}").status, 200, "detail while the primary is frozen")
+        time.sleep(0.5)
+        master = apitest.pid_of("pool")
+        offset = pool_log_size()
+        t0 = time.time()
+        os.kill(master, signal.SIGTERM)
+        wait_until(lambda: not alive(master), timeout=15, interval=0.05, what="the pool stopped")
+        took = time.time() - t0
+        log = pool_log_since(offset)
+    finally:
+        signal_all(pids, signal.SIGCONT)
+    check(took < 4.0 + 1.0, f"the pool stopped {took:.1f} s after SIGTERM (STOP_TIMEOUT_MS 4000)")
+    check("reason=stop_timeout" not in log, "no worker had to be killed at the stop timeout")
+    lost = [int(v) for v in re.findall(r"event=profile_views_lost views=(\d+)", log)]
+    check(lost and sum(lost) > 0, "the flush gave up and logged the views it could not write")
+    print(f"  stop with the primary frozen: {took:.1f} s, {sum(lost)} views reported lost",
+          flush=True)
+    restart_pool(ready=True)
+
+
+@test
+def reconciler_run_is_bounded_with_the_primary_frozen():
+    pids = [postmaster("primary")]
+    env = dict(os.environ, ROOT=apitest.ROOT, DB_READ_TIMEOUT_MS="500", DB_WRITE_TIMEOUT_MS="1000",
+               DB_CONNECT_TIMEOUT_S="1")
+    binary = os.environ.get("MEMBERAPI_BIN", os.path.join(
+        os.environ.get("BUILD_DIR", os.path.join(apitest.ROOT, "build")), "src", "memberapi"))
+    cmd = ('. "$ROOT/scripts/lib/stack.sh"; set -a; . "$STACK_DIR/pool.env"; set +a; '
+           'LOG_FILE=- exec "$BIN" job reconcile')
+    try:
+        pids = freeze("primary")
+        t0 = time.time()
+        r = subprocess.run(["bash", "-c", cmd], env=dict(env, BIN=binary), capture_output=True,
+                           text=True, timeout=60)
+        took = time.time() - t0
+    finally:
+        signal_all(pids, signal.SIGCONT)
+    check(r.returncode != 0, "a run that could not reach the database reports failure")
+    check(took < 5.0, f"the run ended {took:.1f} s after it started (deadlines 0.5/1 s)")
+    check("reconcile_failed" in r.stderr, f"the run logged why: {r.stderr[-300:]}")
 
 
 if __name__ == "__main__":

@@ -34,8 +34,8 @@ static void use_clock(const int64_t *s, size_t n)
 static void test_after(void)
 {
     CU_ASSERT_EQUAL(dl_after(1000, 250), 1250);
-    CU_ASSERT_EQUAL(dl_after(1000, 0), 1000);  /* already due */
-    CU_ASSERT_EQUAL(dl_after(1000, -5), 1000); /* never before now */
+    CU_ASSERT_EQUAL(dl_after(1000, 0), 1000);                  /* already due */
+    CU_ASSERT_EQUAL(dl_after(1000, -5), 1000);                 /* never before now */
     CU_ASSERT_EQUAL(dl_after(INT64_MAX - 10, 100), INT64_MAX); /* saturates, never wraps */
 }
 
