@@ -194,9 +194,6 @@ static PGconn *connect_by(db_role_t role, int64_t deadline, wait_t *why)
     return pg;
 }
 
-/* Waits for the answer to what was just sent on pg: flushes the request,
- * then reads until libpq has every result. *res gets the last result (an
- * error result wins over a later one), NULL when none. */
 /* Sends what libpq has queued for the server, by deadline. */
 static wait_t flush_by(PGconn *pg, int64_t deadline)
 {
@@ -216,6 +213,10 @@ static wait_t flush_by(PGconn *pg, int64_t deadline)
     }
 }
 
+/* Waits for the answer to what was just sent on pg: flushes the request,
+ * then reads until libpq has every result. *res gets the last result (an
+ * error result wins over a later one), NULL when none; with W_BROKEN it may
+ * hold libpq's error result for the lost connection (PQclear it). */
 static wait_t await_result(PGconn *pg, int64_t deadline, PGresult **res)
 {
     *res = NULL;
