@@ -32,10 +32,17 @@ static void health(http_req_t *r)
 static bool ping(db_role_t role, bool *in_recovery)
 {
     err_t e;
+    /* Connecting (when this thread has no connection yet: a new worker
+     * after a reload) is bounded by DB_CONNECT_TIMEOUT_S like any connect;
+     * the ping itself is a read: a frozen server answers DOWN within
+     * DB_READ_TIMEOUT_MS instead of holding /ready (and the load balancer's
+     * probe), and the worker then fails fast on it. */
     db_conn_t *c = db_get(role, &e);
     if (c == NULL || db_conn_role(c) != role)
         return false;
+    int64_t cap = db_deadline_cap(ktime_mono_ms() + srv_cfg.db_read_timeout_ms);
     PGresult *res = db_exec(c, &ops_stmts[0], NULL, &e);
+    db_deadline_cap(cap);
     if (res == NULL)
         return false;
     *in_recovery = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
