@@ -222,6 +222,8 @@ static const char *const restart_only[] = {
     "DATABASE_REPLICA_URL",
     "DB_CONNECT_TIMEOUT_S",
     "DB_STATEMENT_TIMEOUT_MS",
+    "DB_READ_TIMEOUT_MS",
+    "DB_WRITE_TIMEOUT_MS",
     "REDIS_URL",
     "REDIS_SENTINELS",
     "REDIS_SENTINEL_MASTER",
