@@ -43,6 +43,11 @@ export TOSS_API_BASE=${TOSS_API_BASE:-http://127.0.0.1:$STACK_SANDBOX_PORT}
 export TOSS_SECRET_KEY=${TOSS_SECRET_KEY:-test_sk_sandbox_0000000000000000}
 export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://127.0.0.1:$HTTP_PORT/api/v1/payments}
 export WORKERS=${WORKERS:-$(nproc)}
+# Member JWTs (docs/API.md "Member tokens"): the environment wins; otherwise
+# HS256 with a secret generated into the state folder (pool_env), and this
+# issuer and audience (set either to "" to leave it unchecked).
+export MEMBER_JWT_ISSUER=${MEMBER_JWT_ISSUER-memberapi-local}
+export MEMBER_JWT_AUDIENCE=${MEMBER_JWT_AUDIENCE-memberapi}
 
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
 PG_USER=postgres
@@ -53,7 +58,7 @@ LOGS=$STACK_DIR/log
 SOCK=$RUN/memberapi.sock
 
 PACKAGES="gcc make autoconf automake libtool pkg-config libfcgi-dev libpq-dev libhiredis-dev
-  libjson-c-dev libcurl4-openssl-dev libssl-dev libcunit1-dev postgresql postgresql-client
+  libjson-c-dev libcurl4-openssl-dev libssl-dev libjwt-dev libcunit1-dev postgresql postgresql-client
   redis-server redis-tools nginx-light apache2-utils python3 curl procps iproute2 clang
   libclang-rt-dev clang-format docker-compose yamllint shellcheck python3-yaml
   nodejs npm chromium fonts-noto-cjk"
@@ -275,7 +280,7 @@ secret_file() {
 }
 
 admin_token() {
-    secret_file user_token_secret
+    secret_file member_jwt_secret
     secret_file cursor_secret
     if [ -n "${ADMIN_TOKEN:-}" ]; then
         printf '%s\n' "$ADMIN_TOKEN" > "$STACK_DIR/admin_token"
@@ -294,9 +299,13 @@ SOCKET_MODE=0666
 PID_FILE=$RUN/pool.pid
 LOG_FILE=$LOGS/memberapi.log
 ADMIN_TOKEN_FILE=$STACK_DIR/admin_token
-USER_TOKEN_SECRET_FILE=$STACK_DIR/user_token_secret
 CURSOR_SECRET_FILE=$STACK_DIR/cursor_secret
 ENV
+    # The generated HS256 secret, unless the environment brings its own
+    # secret or a public key (RS256/ES256).
+    if [ -z "${MEMBER_JWT_SECRET:-}${MEMBER_JWT_SECRET_FILE:-}${MEMBER_JWT_PUBLIC_KEY_FILE:-}" ]; then
+        echo "MEMBER_JWT_SECRET_FILE=$STACK_DIR/member_jwt_secret"
+    fi
 }
 
 start_pool() {

@@ -380,7 +380,8 @@ int srv_pool_run(void)
                 break;
             char err[512];
             char *old_listen = srv_cfg.listen ? strdup(srv_cfg.listen) : NULL;
-            if (cfg_load(NULL, err, sizeof(err)) != 0 || srv_config_check(err, sizeof(err))) {
+            if (cfg_load(NULL, err, sizeof(err)) != 0 || srv_config_check(err, sizeof(err)) ||
+                srv_modules_reload(err, sizeof(err)) != 0) {
                 log_error("event=reload_refused reason=%s", log_q(err));
                 free(old_listen);
                 break;
