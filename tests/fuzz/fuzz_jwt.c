@@ -34,8 +34,12 @@ static void setup(void)
     if (done)
         return;
     char err[512];
-    auth_jwt_config_t c = { .alg = "HS256", .secret = SECRET, .issuer = "fz", .audience = "api",
-                            .leeway_s = 30, .ttl_s = 3600 };
+    auth_jwt_config_t c = { .alg = "HS256",
+                            .secret = SECRET,
+                            .issuer = "fz",
+                            .audience = "api",
+                            .leeway_s = 30,
+                            .ttl_s = 3600 };
     if (auth_load(&c, err, sizeof(err)) != 0)
         abort();
     done = 1;
@@ -78,7 +82,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *rest = (const char *)data + 1;
     size_t n = size - 1;
     static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
-    static const char claims[] = "{\"sub\":\"7\",\"exp\":1700000600,\"iss\":\"fz\",\"aud\":\"api\"}";
+    static const char claims[] =
+        "{\"sub\":\"7\",\"exp\":1700000600,\"iss\":\"fz\",\"aud\":\"api\"}";
     char tok[AUTH_TOKEN_MAX * 2 + 16];
     switch (data[0] % 4) {
     case 0: {

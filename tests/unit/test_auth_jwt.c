@@ -18,97 +18,85 @@
 #define NOW    1700000000LL
 #define SECRET "unit-test-secret-0123456789abcdef-xyz"
 
-static const char RSA_PEM[] =
-    "-----BEGIN PRIVATE KEY-----\n"
-    "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCZoemopW4WV5dT\n"
-    "JCnUsd12pXPUBvwBC7OHGxPwvR6xEmSwNQe1o8muuHnQjYMA4ZulnsTw9Bl75txB\n"
-    "ImEgUVDEMk/hHI/BkcemRMXBA3tfamAAjVfnqItrOpqCOTJTo/U0NjtYEZp2a/eY\n"
-    "8HxMT+VywWRt4K5U91havELNOdr/Kqo4l06i2a56kqeng4erlFtbun4Ti89f7yhH\n"
-    "V8HcYAAMXIapymt7GjIJa8imRkh78uImf2frHzrVfBY+P74/SB9/tqMLn6qo2kZN\n"
-    "AGdiASaDbzy/X7W0l/k5j4od/SCRnxZEbg4k0lUXOKtyvpDlN8cuO+mxtsWMzhjK\n"
-    "EYgKK2PfAgMBAAECggEAC7FJeGw4GoY0aP+obrIncfIPWd864GoqEd8gijgdNQp6\n"
-    "fvis615EVBe2hFteJuaEyJBIBTNRbzR3pei+bfhnsQ7yimZN60RePAwhkC+PfQhl\n"
-    "DGsKz4GXNCQugeO62KfIBTRtbtCkKggh53zCEQgcT+VicIRi8D+E9MmS503/Ggq1\n"
-    "2AyFBDmTH/Pi6Go220P/x04rfMEfJKcGVJzaRBebqFWAcNdEjG/JWLMMsdghFzbh\n"
-    "r1xWSZIShFP69Bxgo7GOE5Emwej4dYCsvizXJo3ZRcD0a7p8oO8lm2wj5ztvcD6I\n"
-    "YUyb4ht8Mfycm5/U0zq9YVxOjiOViXFS4+dXbj6L5QKBgQDPp4bpqeJufwhPzMS9\n"
-    "hANzK3o2S5wuLsSiSQdUDd/R6iwERixE0DgrksreTBv09uFyrGwWEDsRHgwnraEe\n"
-    "YEjAdBlmm4uhR6WqgaGA69KK5xOXYHjZZLGRXA4DxCGZFojp/1R390mH0br2fEiS\n"
-    "9OdUMM21WYoSboog3I0K6mkYgwKBgQC9Zpu2ZT1THebfO+w08hE3ico+aNexHUcT\n"
-    "+gcXhhZ2uh6+0K5XVrOR+3Z1RLqnue8lpGIWWTwT9+1WnxfmosrCCUjKPJ0FXFKh\n"
-    "LJNlvoZHmGCQcBeBvq3gtvci3T+9qYC+IHRcyRkr+dKIlItwljxZj9ec7iOHdwwv\n"
-    "19i2fgkQdQKBgFPYUvM6M0FmbZa7GZ1kFniET55ovTEwlRjp39mimIMLyKYZJ3rJ\n"
-    "kESXyu4jUQ6CONmyoRnvh8oLleDXjLzVJ8r9ldwGZkTCxzOnj+ycS7DmSNTQkTtG\n"
-    "GySURNxkbyR/It1IyXR/FuOOXa101WDxHg6yff0BoGx80a0fIJwNtk29AoGBALbh\n"
-    "if8/mExWdiQdZ0Hkbw1yhg9nCsYhYA2BAjILrkssAh37wCvjMvcFmWc4WwczeSCe\n"
-    "rnun5GPfpJNcgSaZEDD16AwnJPMVJ1Ari5PVuTEOiEdPhNMp/Bkcclt+yVpofkCX\n"
-    "c+RX5W9aBZkN3epzlohgZTBJnZLjN6hGwiHMZxI1AoGANMHVMI9sQk1koIyfsRPn\n"
-    "unzPFwmkapZAcVeJ0bfJXnMHrLwssgrL/N4kcqFA2gUVDMfLErMWXAKFwJlS3UVH\n"
-    "V5QEyo3ZCljJVLcVO53pZLB+hYByUQZhSrrXGLgzrNbAn5STm51HQLqe8Mp0EuBs\n"
-    "Hq69Jy0Mx5FYtQPL3YeSaPg=\n"
-    "-----END PRIVATE KEY-----\n"
-    ;
-static const char RSA_PUB[] =
-    "-----BEGIN PUBLIC KEY-----\n"
-    "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAmaHpqKVuFleXUyQp1LHd\n"
-    "dqVz1Ab8AQuzhxsT8L0esRJksDUHtaPJrrh50I2DAOGbpZ7E8PQZe+bcQSJhIFFQ\n"
-    "xDJP4RyPwZHHpkTFwQN7X2pgAI1X56iLazqagjkyU6P1NDY7WBGadmv3mPB8TE/l\n"
-    "csFkbeCuVPdYWrxCzTna/yqqOJdOotmuepKnp4OHq5RbW7p+E4vPX+8oR1fB3GAA\n"
-    "DFyGqcprexoyCWvIpkZIe/LiJn9n6x861XwWPj++P0gff7ajC5+qqNpGTQBnYgEm\n"
-    "g288v1+1tJf5OY+KHf0gkZ8WRG4OJNJVFzircr6Q5TfHLjvpsbbFjM4YyhGICitj\n"
-    "3wIDAQAB\n"
-    "-----END PUBLIC KEY-----\n"
-    ;
-static const char EC_PEM[] =
-    "-----BEGIN EC PRIVATE KEY-----\n"
-    "MHcCAQEEILStYpwh5QTSTA14U8Ylxpkc2OcVVlDdVbG8/N/Tvw8moAoGCCqGSM49\n"
-    "AwEHoUQDQgAE5KQNdcvZF6N6c2bTloF5txMGQ67QamBIgFhltYAaVNDrrUNLLy4Z\n"
-    "Lo0Tx/DVAJNr/9vZqXGgdg6KOKfXMQv3Wg==\n"
-    "-----END EC PRIVATE KEY-----\n"
-    ;
-static const char EC_PUB[] =
-    "-----BEGIN PUBLIC KEY-----\n"
-    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE5KQNdcvZF6N6c2bTloF5txMGQ67Q\n"
-    "amBIgFhltYAaVNDrrUNLLy4ZLo0Tx/DVAJNr/9vZqXGgdg6KOKfXMQv3Wg==\n"
-    "-----END PUBLIC KEY-----\n"
-    ;
-static const char EC384_PUB[] =
-    "-----BEGIN PUBLIC KEY-----\n"
-    "MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEyEUmAvXViacMtwEo4uQ2iJ2zL4mSEhhr\n"
-    "JHOJnLn4knrWviytqo8sXNOfwXuOElCvAywPD/2YFRTNQfKFoUpr/ZGVNWHqiUe7\n"
-    "q5xmhmH6wgsvTKS3mwzOWAkwzuudzVJ/\n"
-    "-----END PUBLIC KEY-----\n"
-    ;
-static const char RSA2_PEM[] =
-    "-----BEGIN PRIVATE KEY-----\n"
-    "MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQChnXeZ7gY2GmOE\n"
-    "QZrqia2b7iLNaj7Zgxjy7D6xxNhrALr6RcYO8DhOcz4vra2+qwF5vE30RW2C6GMb\n"
-    "wx/YN+lLkmKlsfHKzTcLg1DGQ0M8wLzkZHh/WNzKkUfddpcCs2M0idWtkzEuC0cM\n"
-    "nJAPZFxgqgGqqNN+yRrlmYrK0vsN5DCZwjie703T4+s22dAlb/Y/vwXranV+nTv/\n"
-    "sfu+aEAQBfFUjAqrT92ufSSfSBu/CiXJXjwk9QbH9xYLHTpgt5VcEmn6/CDBCRo6\n"
-    "Bl2yvwqORdgXQQHdbrwoDrjW/HXGDULaZ8oMFs/nQUHrigzCN1e2CUj9tc8bGNHD\n"
-    "PTfk0ew/AgMBAAECggEAStyruaBhvS8FGQ7gqTLEOf4ZnehQm6XX6TLYqbTigNJS\n"
-    "SjsGzwWkN2a3kBNV74O8B71bqMJ+Q0zNF9+PQTNI/EofKtyeAZCEpm8Z+/TNUPeA\n"
-    "qBUIIgkyIR0h2mqj8crRsdUFJ0WO2uK7cxKUwqR9DAPECN7yNQEH1gIFIgWP6HMl\n"
-    "occAT89+Mpp2EN5SKOkTDdNSpzlxSeIapFE61NoiSh7GQWhtryom/VwR0ImFE8HX\n"
-    "YJTFR5UWKihbBPm/A4EGDDPkhOklRU6d1g5ITU1rA5mR8be2AV01eK1p2cBUgMqf\n"
-    "+lnW3pWGRVWhkhiNq6hDtnmhoPgSbN2dKcxIo1ny8QKBgQDc11dDsB26CyQDort8\n"
-    "UcRUVUzLJA6Xv1TR/HqZ/FNC5gNXdztwr21Gym1mUBPlYiUzfBe0Uzope+I3eXQd\n"
-    "oi8cb9gbp1dVtRLs/cbN+lYQwPbHGhkpa1NZJ1VFHuedbqeuU4s08O20RFPeRqPy\n"
-    "FoOTF+7weIDmj/5NFvUUNqWg7wKBgQC7WEsn4JTaMYFZLchc4brwOm20n932uPey\n"
-    "7phLiF4vTs9/wlUZgkBNYsos2bO+14RXyrETkuKj2+qG0GT81zlhWvOT7clH0LNm\n"
-    "aJdlFmAX5PmT+3Nub5NINEeSCswyvqFtAJU0e7WGQQkVX2+9EqR40jkxNsm5P5Dq\n"
-    "RLSzOi7JsQKBgAhagOuHiuhRqZAVpL/kG+gQvfHlMEQfMacrxLt0ZvXd23yAfxgZ\n"
-    "GqoV2COJnecMWlnjNMZWa5nMHNd6WaERVHTf6i3Jm60bR1b9lnqOIJlLo0oOu6rs\n"
-    "a1+w9DHEJIC5AdC/SkG7Z1JtTzrWMzdiEKIMwrYH6OBPzA/AcY7NLmCzAoGBAKGT\n"
-    "zgYPmPHynneWl+cbvInyKqoM83gWIXQOegUzEOBGXYn3xkOg5eqYWHyEKpVe9UJu\n"
-    "i3ixR41BX610UJUM3u1LbybXf7DTm9aoQGKsAKa7ElICHZVS37j3df7MFz9w0HLd\n"
-    "fNHuHCo1Lytiy1FLodSeozsB4MtHuqmCJkMp3C6RAoGBAJoYgKtBmgBnUUs6EWSl\n"
-    "cSgLlwvab2SCwHgwd8MYcqheajAWXRQ6PAFFWlKHwKE8b68gjFl7lngmLgMgDMKD\n"
-    "uXVUUNlalzxZruxgjJkuAEQhvm50RPU2RwoQMP75a8QRE52lLpeQzxUsbSG6wzIp\n"
-    "o9SUfndnXSto/YkFfgJ8VHpU\n"
-    "-----END PRIVATE KEY-----\n"
-    ;
+static const char RSA_PEM[] = "-----BEGIN PRIVATE KEY-----\n"
+                              "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCZoemopW4WV5dT\n"
+                              "JCnUsd12pXPUBvwBC7OHGxPwvR6xEmSwNQe1o8muuHnQjYMA4ZulnsTw9Bl75txB\n"
+                              "ImEgUVDEMk/hHI/BkcemRMXBA3tfamAAjVfnqItrOpqCOTJTo/U0NjtYEZp2a/eY\n"
+                              "8HxMT+VywWRt4K5U91havELNOdr/Kqo4l06i2a56kqeng4erlFtbun4Ti89f7yhH\n"
+                              "V8HcYAAMXIapymt7GjIJa8imRkh78uImf2frHzrVfBY+P74/SB9/tqMLn6qo2kZN\n"
+                              "AGdiASaDbzy/X7W0l/k5j4od/SCRnxZEbg4k0lUXOKtyvpDlN8cuO+mxtsWMzhjK\n"
+                              "EYgKK2PfAgMBAAECggEAC7FJeGw4GoY0aP+obrIncfIPWd864GoqEd8gijgdNQp6\n"
+                              "fvis615EVBe2hFteJuaEyJBIBTNRbzR3pei+bfhnsQ7yimZN60RePAwhkC+PfQhl\n"
+                              "DGsKz4GXNCQugeO62KfIBTRtbtCkKggh53zCEQgcT+VicIRi8D+E9MmS503/Ggq1\n"
+                              "2AyFBDmTH/Pi6Go220P/x04rfMEfJKcGVJzaRBebqFWAcNdEjG/JWLMMsdghFzbh\n"
+                              "r1xWSZIShFP69Bxgo7GOE5Emwej4dYCsvizXJo3ZRcD0a7p8oO8lm2wj5ztvcD6I\n"
+                              "YUyb4ht8Mfycm5/U0zq9YVxOjiOViXFS4+dXbj6L5QKBgQDPp4bpqeJufwhPzMS9\n"
+                              "hANzK3o2S5wuLsSiSQdUDd/R6iwERixE0DgrksreTBv09uFyrGwWEDsRHgwnraEe\n"
+                              "YEjAdBlmm4uhR6WqgaGA69KK5xOXYHjZZLGRXA4DxCGZFojp/1R390mH0br2fEiS\n"
+                              "9OdUMM21WYoSboog3I0K6mkYgwKBgQC9Zpu2ZT1THebfO+w08hE3ico+aNexHUcT\n"
+                              "+gcXhhZ2uh6+0K5XVrOR+3Z1RLqnue8lpGIWWTwT9+1WnxfmosrCCUjKPJ0FXFKh\n"
+                              "LJNlvoZHmGCQcBeBvq3gtvci3T+9qYC+IHRcyRkr+dKIlItwljxZj9ec7iOHdwwv\n"
+                              "19i2fgkQdQKBgFPYUvM6M0FmbZa7GZ1kFniET55ovTEwlRjp39mimIMLyKYZJ3rJ\n"
+                              "kESXyu4jUQ6CONmyoRnvh8oLleDXjLzVJ8r9ldwGZkTCxzOnj+ycS7DmSNTQkTtG\n"
+                              "GySURNxkbyR/It1IyXR/FuOOXa101WDxHg6yff0BoGx80a0fIJwNtk29AoGBALbh\n"
+                              "if8/mExWdiQdZ0Hkbw1yhg9nCsYhYA2BAjILrkssAh37wCvjMvcFmWc4WwczeSCe\n"
+                              "rnun5GPfpJNcgSaZEDD16AwnJPMVJ1Ari5PVuTEOiEdPhNMp/Bkcclt+yVpofkCX\n"
+                              "c+RX5W9aBZkN3epzlohgZTBJnZLjN6hGwiHMZxI1AoGANMHVMI9sQk1koIyfsRPn\n"
+                              "unzPFwmkapZAcVeJ0bfJXnMHrLwssgrL/N4kcqFA2gUVDMfLErMWXAKFwJlS3UVH\n"
+                              "V5QEyo3ZCljJVLcVO53pZLB+hYByUQZhSrrXGLgzrNbAn5STm51HQLqe8Mp0EuBs\n"
+                              "Hq69Jy0Mx5FYtQPL3YeSaPg=\n"
+                              "-----END PRIVATE KEY-----\n";
+static const char RSA_PUB[] = "-----BEGIN PUBLIC KEY-----\n"
+                              "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAmaHpqKVuFleXUyQp1LHd\n"
+                              "dqVz1Ab8AQuzhxsT8L0esRJksDUHtaPJrrh50I2DAOGbpZ7E8PQZe+bcQSJhIFFQ\n"
+                              "xDJP4RyPwZHHpkTFwQN7X2pgAI1X56iLazqagjkyU6P1NDY7WBGadmv3mPB8TE/l\n"
+                              "csFkbeCuVPdYWrxCzTna/yqqOJdOotmuepKnp4OHq5RbW7p+E4vPX+8oR1fB3GAA\n"
+                              "DFyGqcprexoyCWvIpkZIe/LiJn9n6x861XwWPj++P0gff7ajC5+qqNpGTQBnYgEm\n"
+                              "g288v1+1tJf5OY+KHf0gkZ8WRG4OJNJVFzircr6Q5TfHLjvpsbbFjM4YyhGICitj\n"
+                              "3wIDAQAB\n"
+                              "-----END PUBLIC KEY-----\n";
+static const char EC_PEM[] = "-----BEGIN EC PRIVATE KEY-----\n"
+                             "MHcCAQEEILStYpwh5QTSTA14U8Ylxpkc2OcVVlDdVbG8/N/Tvw8moAoGCCqGSM49\n"
+                             "AwEHoUQDQgAE5KQNdcvZF6N6c2bTloF5txMGQ67QamBIgFhltYAaVNDrrUNLLy4Z\n"
+                             "Lo0Tx/DVAJNr/9vZqXGgdg6KOKfXMQv3Wg==\n"
+                             "-----END EC PRIVATE KEY-----\n";
+static const char EC_PUB[] = "-----BEGIN PUBLIC KEY-----\n"
+                             "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE5KQNdcvZF6N6c2bTloF5txMGQ67Q\n"
+                             "amBIgFhltYAaVNDrrUNLLy4ZLo0Tx/DVAJNr/9vZqXGgdg6KOKfXMQv3Wg==\n"
+                             "-----END PUBLIC KEY-----\n";
+static const char EC384_PUB[] = "-----BEGIN PUBLIC KEY-----\n"
+                                "MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEyEUmAvXViacMtwEo4uQ2iJ2zL4mSEhhr\n"
+                                "JHOJnLn4knrWviytqo8sXNOfwXuOElCvAywPD/2YFRTNQfKFoUpr/ZGVNWHqiUe7\n"
+                                "q5xmhmH6wgsvTKS3mwzOWAkwzuudzVJ/\n"
+                                "-----END PUBLIC KEY-----\n";
+static const char RSA2_PEM[] = "-----BEGIN PRIVATE KEY-----\n"
+                               "MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQChnXeZ7gY2GmOE\n"
+                               "QZrqia2b7iLNaj7Zgxjy7D6xxNhrALr6RcYO8DhOcz4vra2+qwF5vE30RW2C6GMb\n"
+                               "wx/YN+lLkmKlsfHKzTcLg1DGQ0M8wLzkZHh/WNzKkUfddpcCs2M0idWtkzEuC0cM\n"
+                               "nJAPZFxgqgGqqNN+yRrlmYrK0vsN5DCZwjie703T4+s22dAlb/Y/vwXranV+nTv/\n"
+                               "sfu+aEAQBfFUjAqrT92ufSSfSBu/CiXJXjwk9QbH9xYLHTpgt5VcEmn6/CDBCRo6\n"
+                               "Bl2yvwqORdgXQQHdbrwoDrjW/HXGDULaZ8oMFs/nQUHrigzCN1e2CUj9tc8bGNHD\n"
+                               "PTfk0ew/AgMBAAECggEAStyruaBhvS8FGQ7gqTLEOf4ZnehQm6XX6TLYqbTigNJS\n"
+                               "SjsGzwWkN2a3kBNV74O8B71bqMJ+Q0zNF9+PQTNI/EofKtyeAZCEpm8Z+/TNUPeA\n"
+                               "qBUIIgkyIR0h2mqj8crRsdUFJ0WO2uK7cxKUwqR9DAPECN7yNQEH1gIFIgWP6HMl\n"
+                               "occAT89+Mpp2EN5SKOkTDdNSpzlxSeIapFE61NoiSh7GQWhtryom/VwR0ImFE8HX\n"
+                               "YJTFR5UWKihbBPm/A4EGDDPkhOklRU6d1g5ITU1rA5mR8be2AV01eK1p2cBUgMqf\n"
+                               "+lnW3pWGRVWhkhiNq6hDtnmhoPgSbN2dKcxIo1ny8QKBgQDc11dDsB26CyQDort8\n"
+                               "UcRUVUzLJA6Xv1TR/HqZ/FNC5gNXdztwr21Gym1mUBPlYiUzfBe0Uzope+I3eXQd\n"
+                               "oi8cb9gbp1dVtRLs/cbN+lYQwPbHGhkpa1NZJ1VFHuedbqeuU4s08O20RFPeRqPy\n"
+                               "FoOTF+7weIDmj/5NFvUUNqWg7wKBgQC7WEsn4JTaMYFZLchc4brwOm20n932uPey\n"
+                               "7phLiF4vTs9/wlUZgkBNYsos2bO+14RXyrETkuKj2+qG0GT81zlhWvOT7clH0LNm\n"
+                               "aJdlFmAX5PmT+3Nub5NINEeSCswyvqFtAJU0e7WGQQkVX2+9EqR40jkxNsm5P5Dq\n"
+                               "RLSzOi7JsQKBgAhagOuHiuhRqZAVpL/kG+gQvfHlMEQfMacrxLt0ZvXd23yAfxgZ\n"
+                               "GqoV2COJnecMWlnjNMZWa5nMHNd6WaERVHTf6i3Jm60bR1b9lnqOIJlLo0oOu6rs\n"
+                               "a1+w9DHEJIC5AdC/SkG7Z1JtTzrWMzdiEKIMwrYH6OBPzA/AcY7NLmCzAoGBAKGT\n"
+                               "zgYPmPHynneWl+cbvInyKqoM83gWIXQOegUzEOBGXYn3xkOg5eqYWHyEKpVe9UJu\n"
+                               "i3ixR41BX610UJUM3u1LbybXf7DTm9aoQGKsAKa7ElICHZVS37j3df7MFz9w0HLd\n"
+                               "fNHuHCo1Lytiy1FLodSeozsB4MtHuqmCJkMp3C6RAoGBAJoYgKtBmgBnUUs6EWSl\n"
+                               "cSgLlwvab2SCwHgwd8MYcqheajAWXRQ6PAFFWlKHwKE8b68gjFl7lngmLgMgDMKD\n"
+                               "uXVUUNlalzxZruxgjJkuAEQhvm50RPU2RwoQMP75a8QRE52lLpeQzxUsbSG6wzIp\n"
+                               "o9SUfndnXSto/YkFfgJ8VHpU\n"
+                               "-----END PRIVATE KEY-----\n";
 
 static char tmp_paths[64][64];
 static int ntmp;
@@ -178,8 +166,7 @@ static char *hs(const char *claims)
 
 /* header.claims.HMAC-SHA256(key) built by hand, for tokens libjwt would not
  * write (alg none, duplicate members, odd headers). sig NULL: computed. */
-static void raw(const char *header, const char *claims, const char *key, const char *sig,
-                char *out)
+static void raw(const char *header, const char *claims, const char *key, const char *sig, char *out)
 {
     char h[1024], c[2048];
     crypto_b64url_encode((const unsigned char *)header, strlen(header), h);
@@ -209,7 +196,9 @@ static int64_t verify(const char *token)
 }
 
 /* Claims valid at NOW for the HS256 configuration, with sub. */
-#define CLAIMS(sub) "{\"sub\":" sub ",\"exp\":1700000600,\"iat\":1699999990,\"iss\":\"iss-test\",\"aud\":\"aud-test\"}"
+#define CLAIMS(sub)                                                                                \
+    "{\"sub\":" sub                                                                                \
+    ",\"exp\":1700000600,\"iat\":1699999990,\"iss\":\"iss-test\",\"aud\":\"aud-test\"}"
 
 static void expect_hs(const char *claims, int64_t want)
 {
@@ -445,14 +434,15 @@ static void test_malformed(void)
 static void test_resigned_and_duplicates(void)
 {
     load_hs();
-    char *t = sign(JWT_ALG_HS256, "another-secret-of-enough-length-000000", 38, NULL,
-                   CLAIMS("\"1\""));
+    char *t =
+        sign(JWT_ALG_HS256, "another-secret-of-enough-length-000000", 38, NULL, CLAIMS("\"1\""));
     CU_ASSERT_EQUAL(verify(t), -1);
     free(t);
     char r[4096];
     /* correctly signed, but two subs (jansson would keep the last) */
     raw("{\"alg\":\"HS256\",\"typ\":\"JWT\"}",
-        "{\"sub\":\"1\",\"sub\":\"2\",\"exp\":1700000600,\"iss\":\"iss-test\",\"aud\":\"aud-test\"}",
+        "{\"sub\":\"1\",\"sub\":\"2\",\"exp\":1700000600,\"iss\":\"iss-test\",\"aud\":\"aud-"
+        "test\"}",
         SECRET, NULL, r);
     CU_ASSERT_EQUAL(verify(r), -1);
     /* claims that are not an object, or not JSON */
