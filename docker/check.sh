@@ -22,7 +22,7 @@ bad() { echo "FAIL $*"; failed=$((failed + 1)); }
 
 # Throwaway secrets so the file references resolve (git-ignored).
 mkdir -p "$D/secrets"
-for s in admin_token user_token_secret cursor_secret; do
+for s in admin_token member_jwt_secret cursor_secret; do
     [ -s "$D/secrets/$s" ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$D/secrets/$s"
 done
 
@@ -33,7 +33,7 @@ if out=$(yamllint -d '{extends: default, rules: {line-length: {max: 120}, docume
     ok "compose.yaml lints (yamllint)"; else bad "yamllint: $out"; fi
 
 # Keys the binary knows (check-config prints key=NAME for each).
-known=$(env -i PATH="$PATH" "$BIN" check-config 2>&1 | sed -n 's/.*event=config key=\([A-Z0-9_]*\) .*/\1/p' | sort -u)
+known=$(env -i PATH="$PATH" MEMBER_JWT_SECRET_FILE="$D/secrets/member_jwt_secret" "$BIN" check-config 2>&1 | sed -n 's/.*event=config key=\([A-Z0-9_]*\) .*/\1/p' | sort -u)
 [ -n "$known" ] || bad "cannot list the binary's keys with $BIN check-config"
 pool_keys=$(awk '/^x-pool-env:/{f=1; next} f && /^[^ ]/{f=0} f && /^  [A-Z0-9_]+:/{sub(":","",$1); print $1}' "$D/compose.yaml")
 unknown=""

@@ -43,6 +43,11 @@ export TOSS_API_BASE=${TOSS_API_BASE:-http://127.0.0.1:$STACK_SANDBOX_PORT}
 export TOSS_SECRET_KEY=${TOSS_SECRET_KEY:-test_sk_sandbox_0000000000000000}
 export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://127.0.0.1:$HTTP_PORT/api/v1/payments}
 export WORKERS=${WORKERS:-$(nproc)}
+# Member JWTs (docs/API.md "Member tokens"): the environment wins; otherwise
+# HS256 with a secret generated into the state folder (pool_env), and this
+# issuer and audience (set either to "" to leave it unchecked).
+export MEMBER_JWT_ISSUER=${MEMBER_JWT_ISSUER-memberapi-local}
+export MEMBER_JWT_AUDIENCE=${MEMBER_JWT_AUDIENCE-memberapi}
 
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
 PG_USER=postgres
@@ -55,7 +60,7 @@ SOCK=$RUN/memberapi.sock
 ADMIN_SOCK=$RUN/memberapi-admin.sock
 
 PACKAGES="gcc make dpkg-dev autoconf automake libtool pkg-config libfcgi-dev libpq-dev libhiredis-dev
-  libjson-c-dev libcurl4-openssl-dev libssl-dev libcunit1-dev postgresql postgresql-client
+  libjson-c-dev libcurl4-openssl-dev libssl-dev libjwt-dev libcunit1-dev postgresql postgresql-client
   redis-server redis-tools nginx-light apache2-utils python3 curl procps iproute2 clang
   libclang-rt-dev clang-format docker-compose yamllint shellcheck python3-yaml
   nodejs npm chromium fonts-noto-cjk"
@@ -104,7 +109,7 @@ ensure_packages() {
 # runs: upgraded (within Debian 12) at most once a day per checkout; then the
 # libfcgi that fixes CVE-2025-23016 (a heap overflow in FastCGI parameter
 # parsing) is required.
-UPGRADE_PACKAGES="libfcgi0ldbl libfcgi-dev libpq5 libpq-dev libssl3 libssl-dev libcurl4
+UPGRADE_PACKAGES="libfcgi0ldbl libfcgi-dev libpq5 libpq-dev libssl3 libssl-dev libjwt0 libcurl4
   libcurl4-openssl-dev libhiredis0.14 libjson-c5 nginx-light postgresql redis-server"
 LIBFCGI_FIXED=2.4.2-2+deb12u1
 upgrade_packages() {
@@ -318,7 +323,7 @@ secret_file() {
 }
 
 admin_token() {
-    secret_file user_token_secret
+    secret_file member_jwt_secret
     secret_file cursor_secret
     if [ -n "${ADMIN_TOKEN:-}" ]; then
         printf '%s\n' "$ADMIN_TOKEN" > "$STACK_DIR/admin_token"
@@ -354,9 +359,13 @@ SOCKET_GROUP=$group
 PID_FILE=$RUN/pool.pid
 LOG_FILE=$LOGS/memberapi.log
 ADMIN_TOKEN_FILE=$STACK_DIR/admin_token
-USER_TOKEN_SECRET_FILE=$STACK_DIR/user_token_secret
 CURSOR_SECRET_FILE=$STACK_DIR/cursor_secret
 ENV
+    # The generated HS256 secret, unless the environment brings its own
+    # secret or a public key (RS256/ES256).
+    if [ -z "${MEMBER_JWT_SECRET:-}${MEMBER_JWT_SECRET_FILE:-}${MEMBER_JWT_PUBLIC_KEY_FILE:-}" ]; then
+        echo "MEMBER_JWT_SECRET_FILE=$STACK_DIR/member_jwt_secret"
+    fi
 }
 
 start_pool() {

@@ -3,6 +3,7 @@
  * resilience4j's names: REDIS_BREAKER_SLIDING_WINDOW_SIZE is the Redis
  * breaker's slidingWindowSize, and so on. */
 #include "server/srv.h"
+#include "server/module.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "infra/rds.h"
@@ -313,4 +314,12 @@ bool srv_module_enabled(const char *name)
         p = end + 1;
     }
     return false;
+}
+
+int srv_modules_reload(char *err, size_t errlen)
+{
+    for (const srv_module_t *const *m = srv_modules; *m; m++)
+        if ((*m)->reload && srv_module_enabled((*m)->name) && (*m)->reload(err, errlen) != 0)
+            return -1;
+    return 0;
 }

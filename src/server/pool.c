@@ -476,7 +476,9 @@ static int reload_check(char *err, size_t errlen)
         }
         close(fd);
     }
-    return 0;
+    /* Last, as it swaps in what it loaded (the member-token keys) when all
+     * of it loads: nothing after it can refuse the reload. */
+    return srv_modules_reload(err, errlen);
 }
 
 /* How many live workers of generation gen there are, and how many of them

@@ -94,6 +94,8 @@ void srv_config_register(void);
 int srv_config_check(char *err, size_t errlen);
 /* Whether module `name` is enabled by MODULES. */
 bool srv_module_enabled(const char *name);
+/* SIGHUP: each enabled module's reload hook; -1 with the first error. */
+int srv_modules_reload(char *err, size_t errlen);
 
 /* Master: runs the pool until stopped. Returns the exit status. */
 int srv_pool_run(void);

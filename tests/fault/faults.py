@@ -103,6 +103,7 @@ def run_load(pid, seconds, c, payers, fault_on, fault_off):
     clients of READY payments retry their confirm (confirm_abandoned)."""
     until = time.time() + seconds
     uid = paytest.new_user("fault-test")
+    apitest.member_token(uid)  # minted before any fault, cached for the whole load
     jobs = []
     with concurrent.futures.ThreadPoolExecutor(4 + payers) as ex:
         jobs.append(ex.submit(benchlib.ab_run, f"{URL}/api/v1/profiles/{pid}", c, seconds=seconds))

@@ -66,7 +66,7 @@ host_pool_start() {
         REDIS_URL="unix://$RUN/redis.sock"
         TOSS_API_BASE="http://$GW_IP:8090"
         ADMIN_TOKEN_FILE="$STACK_DIR/admin_token"
-        USER_TOKEN_SECRET_FILE="$STACK_DIR/user_token_secret"
+        MEMBER_JWT_SECRET_FILE="$STACK_DIR/member_jwt_secret"
         CURSOR_SECRET_FILE="$STACK_DIR/cursor_secret"
         "$@"
     )

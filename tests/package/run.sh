@@ -79,7 +79,7 @@ in_img "install -d -o memberapi -g www-data -m 0750 /run/memberapi /run/memberap
         cd / && setpriv --reuid=memberapi --regid=www-data --init-groups env -i \
           PATH=/usr/bin:/bin ADMIN_TOKEN_FILE=/run/memberapi-creds/admin_token \
           CURSOR_SECRET_FILE=/run/memberapi-creds/cursor_secret \
-          MEMBER_JWT_SECRET_FILE=/run/memberapi-creds/member_jwt_secret USER_TOKEN_SECRET_FILE=/run/memberapi-creds/member_jwt_secret \
+          MEMBER_JWT_SECRET_FILE=/run/memberapi-creds/member_jwt_secret \
           DATABASE_URL='$db' DATABASE_REPLICA_URL= REDIS_URL= LOG_FILE=/run/memberapi/pool.log \
           /usr/bin/memberapi -c /etc/memberapi/memberapi.conf serve & echo \$! > /run/memberapi-test.pid"
 up=0
