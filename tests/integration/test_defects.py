@@ -23,7 +23,7 @@ import concurrent.futures
 import apitest  # noqa: E402
 import paytest  # noqa: E402
 from apitest import (ROOT, STACK_DIR, admin, admin_token, api, check, eq,  # noqa: E402
-                     is_error_envelope, pid_of, pool_status, stack, test, wait_until)
+                     pid_of, pool_status, test, wait_until)
 
 BIN = os.environ.get("MEMBERAPI_BIN", os.path.join(ROOT, "build", "src", "memberapi"))
 LOG = os.path.join(STACK_DIR, "log", "memberapi.log")
