@@ -85,8 +85,7 @@ static bool local_first(const char *key)
     return first;
 }
 
-bool profile_dedup_counts(int64_t profile_id, int64_t owner_id, int64_t viewer_id,
-                          const char *addr)
+bool profile_dedup_counts(int64_t profile_id, int64_t owner_id, int64_t viewer_id, const char *addr)
 {
     if (viewer_id > 0 && viewer_id == owner_id) {
         metrics_add(profile_m.views_own, 1);

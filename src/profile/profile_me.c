@@ -62,7 +62,8 @@ static bool is_control(uint32_t c)
 
 int profile_name_clean(const char *s, size_t n, arena_t *a, const char **out, const char **why)
 {
-    static const char bad_len[] = "field 'name' must be 1..50 characters after trimming white space";
+    static const char bad_len[] =
+        "field 'name' must be 1..50 characters after trimming white space";
     if (!str_utf8_valid(s, n) || memchr(s, '\0', n) != NULL) {
         *why = "field 'name' must be valid UTF-8";
         return -1;
@@ -181,8 +182,9 @@ static int member_of(http_req_t *r, int64_t *user)
     *user = 0;
     if (auth_member(r, user, &e) != 0 || *user <= 0) {
         if (*user <= 0 && e.type != ERR_UNAUTHORIZED)
-            err_set(&e, ERR_UNAUTHORIZED, "this route needs a member token "
-                                          "(Authorization: Bearer <token>)");
+            err_set(&e, ERR_UNAUTHORIZED,
+                    "this route needs a member token "
+                    "(Authorization: Bearer <token>)");
         http_header(r, "WWW-Authenticate", "Bearer");
         http_error(r, &e);
         return -1;
