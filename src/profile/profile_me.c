@@ -180,16 +180,16 @@ static int member_of(http_req_t *r, int64_t *user)
     err_t e;
     err_clear(&e);
     *user = 0;
-    if (auth_member(r, user, &e) != 0 || *user <= 0) {
-        if (*user <= 0 && e.type != ERR_UNAUTHORIZED)
-            err_set(&e, ERR_UNAUTHORIZED,
-                    "this route needs a member token "
-                    "(Authorization: Bearer <token>)");
+    int rc = auth_member(r, user, &e);
+    if (rc == 0 && *user > 0)
+        return 0;
+    if (rc == 0) /* no Authorization header: anonymous, which "me" cannot be */
+        err_set(&e, ERR_UNAUTHORIZED,
+                "this route needs a member token (Authorization: Bearer <token>)");
+    if (e.type == ERR_UNAUTHORIZED)
         http_header(r, "WWW-Authenticate", "Bearer");
-        http_error(r, &e);
-        return -1;
-    }
-    return 0;
+    http_error(r, &e);
+    return -1;
 }
 
 static void me(http_req_t *r)

@@ -78,17 +78,24 @@ def load_views(n):
     return owner, pid
 
 
-def explain(sql_text):
-    rows = apitest.sql("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) " + sql_text,
-                       apitest.REPLICA_URL)
+def explain(sql_text, types, args):
+    """EXPLAIN ANALYZE of sql_text as a prepared statement with its generic
+    plan (parameters unknown to the planner): the plan a pool connection may
+    settle on after its first executions, the worst case for prefix ranges."""
+    rows = apitest.sql("SET plan_cache_mode = force_generic_plan; "
+                       f"PREPARE p ({', '.join(types)}) AS {sql_text}; "
+                       "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) EXECUTE p ("
+                       + ", ".join(args) + ")", apitest.REPLICA_URL)
     return "\n".join("    " + r[0] for r in rows)
 
 
 VIEW_LOG_SQL = """SELECT v.viewer_id, coalesce(p.name, u.name), p.id,
  (extract(epoch FROM v.viewed_at) * 1000000)::bigint, v.id
- FROM (SELECT viewer_id, viewed_at, id FROM profile_views WHERE profile_id = {pid}
-        AND viewer_id IS NOT NULL AND viewer_id <> {owner} {cond}
-        ORDER BY viewed_at DESC, id DESC LIMIT {limit}) v
+ FROM (SELECT viewer_id, viewed_at, id FROM profile_views WHERE profile_id = $1::bigint
+        AND viewer_id IS NOT NULL AND viewer_id <> $2::bigint
+        AND (viewed_at, id) < (timestamptz 'epoch' + ($4::bigint / 1000000) * interval '1 second'
+             + ($4::bigint % 1000000) * interval '1 microsecond', $5::bigint)
+        ORDER BY viewed_at DESC, id DESC LIMIT $3::bigint) v
  LEFT JOIN users u ON u.id = v.viewer_id
  LEFT JOIN LATERAL (SELECT id, name FROM profiles WHERE user_id = v.viewer_id
                     ORDER BY id LIMIT 1) p ON true
@@ -164,10 +171,9 @@ def main():
                            f"ORDER BY viewed_at DESC, id DESC OFFSET {(DEEP_PAGE - 1) * VIEW_SIZE - 1} "
                            "LIMIT 1", apitest.REPLICA_URL)
         us, vid = key.split(",")
-        cond = (f"AND (viewed_at, id) < (timestamptz 'epoch' + {us} * interval '1 microsecond', "
-                f"{vid})")
-        print(f"\nEXPLAIN page {DEEP_PAGE} (the cursor's key as literals):")
-        print(explain(VIEW_LOG_SQL.format(pid=pid, owner=owner, cond=cond, limit=VIEW_SIZE + 1)))
+        print(f"\nEXPLAIN page {DEEP_PAGE} (generic plan of the cursor statement):")
+        print(explain(VIEW_LOG_SQL, ["bigint"] * 5,
+                      [str(pid), str(owner), str(VIEW_SIZE + 1), us, vid]))
 
         # ---- search ----
         common = "김"
@@ -205,18 +211,26 @@ def main():
                             always=True)
         finally:
             restart_pool(cache=True)
-        rng = (f"(name COLLATE \"C\") >= '{{q}}' AND (name COLLATE \"C\") < '{{hi}}' "
-               "AND starts_with(name, '{q}')")
+        rng = ("(name COLLATE \"C\") >= $3::text AND (name COLLATE \"C\") < $4::text "
+               "AND starts_with(name, $3::text)")
         cols = ("id, name, user_id, (extract(epoch FROM created_at) * 1000000)::bigint AS "
                 "created_us, view_count")
-        print(f"\nEXPLAIN q={common} name,asc page 0 (order first):")
-        print(explain(f"SELECT (SELECT count(*) FROM profiles WHERE "
-                      f"{rng.format(q=common, hi=upper(common))}), {cols} FROM profiles "
-                      f"WHERE starts_with(name, '{common}') ORDER BY name, id LIMIT 11"))
-        print(f"\nEXPLAIN q={rare} viewCount,desc page 0 (filter first):")
-        print(explain(f"WITH m AS MATERIALIZED (SELECT {cols} FROM profiles WHERE "
-                      f"{rng.format(q=rare, hi=upper(rare))}) SELECT (SELECT count(*) FROM m), * "
-                      "FROM m ORDER BY view_count DESC, id DESC LIMIT 11"))
+        types = ["bigint", "bigint", "text", "text"]
+        print(f"\nEXPLAIN q={common} name,asc page 0 (order first; generic plan):")
+        print(explain(f"SELECT (SELECT count(*) FROM profiles WHERE {rng}), {cols} FROM profiles "
+                      "WHERE starts_with(name, $3::text) ORDER BY name, id "
+                      "LIMIT $1::bigint OFFSET $2::bigint", types,
+                      ["11", "0", f"'{common}'", f"'{upper(common)}'"]))
+        print(f"\nEXPLAIN q={common} createdAt,desc page 0 (order first; generic plan):")
+        print(explain(f"SELECT (SELECT count(*) FROM profiles WHERE {rng}), {cols} FROM profiles "
+                      "WHERE starts_with(name, $3::text) ORDER BY created_at DESC, id DESC "
+                      "LIMIT $1::bigint OFFSET $2::bigint", types,
+                      ["11", "0", f"'{common}'", f"'{upper(common)}'"]))
+        print(f"\nEXPLAIN q={rare} viewCount,desc page 0 (filter first; generic plan):")
+        print(explain(f"WITH m AS MATERIALIZED (SELECT {cols} FROM profiles WHERE {rng}) "
+                      "SELECT (SELECT count(*) FROM m), * FROM m ORDER BY view_count DESC, id DESC "
+                      "LIMIT $1::bigint OFFSET $2::bigint", types,
+                      ["11", "0", f"'{rare}'", f"'{upper(rare)}'"]))
     finally:
         if pid and not (seeded and not a.keep_data):
             if not a.keep_data:
