@@ -66,7 +66,7 @@ def load_views(n):
         hi = min(n, lo + step - 1)
         apitest.sql(f"""
             INSERT INTO profile_views (profile_id, viewer_id, viewed_at)
-            SELECT {pid}, CASE WHEN g % 10 < 7 THEN 1 + (g * 7919) % {users} END,
+            SELECT {pid}, CASE WHEN g % 10 < 7 THEN 1 + (g::bigint * 7919) % {users} END,
                    now() - (g::double precision / {n}) * interval '600 days'
               FROM generate_series({lo}, {hi}) g""")
     apitest.sql(f"UPDATE profiles SET view_count = {n}, anonymous_views = "
@@ -114,12 +114,13 @@ def main():
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--views", type=int, default=None)
     ap.add_argument("--keep-data", action="store_true", help="leave the big data set loaded")
+    ap.add_argument("--skip-seed", action="store_true", help="full run on the profiles loaded")
     a = ap.parse_args()
     seconds = a.seconds or (2 if a.short else 5)
     rounds = a.rounds or (1 if a.short else 3)
     n_views = a.views or (SHORT_VIEWS if a.short else BIG_VIEWS)
     flags = (" --short" if a.short else "") + (f" --views {a.views}" if a.views else "") \
-        + (" --keep-data" if a.keep_data else "")
+        + (" --keep-data" if a.keep_data else "") + (" --skip-seed" if a.skip_seed else "")
     print(f"members benchmark: {rounds} round(s) x {seconds}s per case, one client, "
           f"workers={os.environ.get('WORKERS', os.cpu_count())}")
     print(f"reproduce: tests/load/members.sh{flags} --seconds {seconds} --rounds {rounds}")
@@ -128,7 +129,7 @@ def main():
     seeded = False
     owner = pid = None
     try:
-        if not a.short:
+        if not a.short and not a.skip_seed:
             seed(BIG_PROFILES)
             seeded = True
         total = int(apitest.sql1("SELECT total FROM profile_stats", apitest.REPLICA_URL))

@@ -13,7 +13,7 @@
 # (--keep-data keeps them). --short (CI): the loaded data, 200,000 views,
 # 2 s per case; correctness goals (zero errors, pages in order) enforced,
 # speed goals reported.
-#   tests/load/members.sh [--short] [--seconds N] [--rounds N] [--views N] [--keep-data]
+#   tests/load/members.sh [--short] [--seconds N] [--rounds N] [--views N] [--keep-data] [--skip-seed]
 # Needs a running stack (scripts/run, or the one scripts/test starts).
 set -euo pipefail
 exec /usr/bin/python3 "$(dirname "$0")/members.py" "$@"
