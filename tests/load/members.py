@@ -56,6 +56,11 @@ def load_views(n):
     users), 30% anonymous, newest now, oldest 600 days ago (20 monthly
     partitions). Returns (user id, profile id)."""
     users = int(apitest.sql1("SELECT count(*) FROM users"))
+    row = apitest.sql("SELECT user_id, id FROM profiles WHERE name = '조회벤치' "
+                      f"AND view_count = {n} ORDER BY id LIMIT 1")
+    if row:  # left by a --keep-data run
+        print(f"reusing profile {row[0][1]} and its {n:,} views", flush=True)
+        return int(row[0][0]), int(row[0][1])
     owner = int(apitest.sql1("INSERT INTO users (name) VALUES ('view-bench') RETURNING id"))
     pid = int(apitest.sql1(f"INSERT INTO profiles (name, user_id) VALUES ('조회벤치', {owner}) "
                            "RETURNING id"))
