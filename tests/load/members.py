@@ -101,7 +101,7 @@ VIEW_LOG_SQL = """SELECT v.viewer_id, coalesce(p.name, u.name), p.id,
         AND (viewed_at, id) < (timestamptz 'epoch' + ($4::bigint / 1000000) * interval '1 second'
              + ($4::bigint % 1000000) * interval '1 microsecond', $5::bigint)
         ORDER BY viewed_at DESC, id DESC LIMIT $3::bigint) v
- LEFT JOIN users u ON u.id = v.viewer_id
+ LEFT JOIN LATERAL (SELECT name FROM users WHERE id = v.viewer_id) u ON true
  LEFT JOIN LATERAL (SELECT id, name FROM profiles WHERE user_id = v.viewer_id
                     ORDER BY id LIMIT 1) p ON true
  ORDER BY v.viewed_at DESC, v.id DESC"""
@@ -224,7 +224,8 @@ def main():
         types = ["bigint", "bigint", "text", "text"]
         print(f"\nEXPLAIN q={common} name,asc page 0 (order first; generic plan):")
         print(explain(f"SELECT (SELECT count(*) FROM profiles WHERE {rng}), {cols} FROM profiles "
-                      "WHERE starts_with(name, $3::text) ORDER BY name, id "
+                      "WHERE name >= $3::text AND name < ($3::text || chr(65535)) AND "
+                      "starts_with(name, $3::text) ORDER BY name, id "
                       "LIMIT $1::bigint OFFSET $2::bigint", types,
                       ["11", "0", f"'{common}'", f"'{upper(common)}'"]))
         print(f"\nEXPLAIN q={common} createdAt,desc page 0 (order first; generic plan):")
