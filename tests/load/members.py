@@ -224,16 +224,16 @@ def main():
                 "created_us, view_count")
         types = ["bigint", "bigint", "text", "text"]
         print(f"\nEXPLAIN q={common} name,asc page 0 (order first; generic plan):")
-        print(explain(f"SELECT (SELECT count(*) FROM profiles WHERE {rng}), {cols} FROM profiles "
+        print(explain(f"SELECT -1::bigint, {cols} FROM profiles "
                       "WHERE name >= $3::text AND name < ($3::text || chr(65535)) AND "
                       "starts_with(name, $3::text) ORDER BY name, id "
-                      "LIMIT $1::bigint OFFSET $2::bigint", types,
-                      ["11", "0", f"'{common}'", f"'{upper(common)}'"]))
+                      "LIMIT $1::bigint OFFSET $2::bigint", types[:3],
+                      ["11", "0", f"'{common}'"]))
         print(f"\nEXPLAIN q={common} createdAt,desc page 0 (order first; generic plan):")
-        print(explain(f"SELECT (SELECT count(*) FROM profiles WHERE {rng}), {cols} FROM profiles "
+        print(explain(f"SELECT -1::bigint, {cols} FROM profiles "
                       "WHERE starts_with(name, $3::text) ORDER BY created_at DESC, id DESC "
-                      "LIMIT $1::bigint OFFSET $2::bigint", types,
-                      ["11", "0", f"'{common}'", f"'{upper(common)}'"]))
+                      "LIMIT $1::bigint OFFSET $2::bigint", types[:3],
+                      ["11", "0", f"'{common}'"]))
         print(f"\nEXPLAIN q={rare} viewCount,desc page 0 (filter first; generic plan):")
         print(explain(f"WITH m AS MATERIALIZED (SELECT {cols} FROM profiles WHERE {rng}) "
                       "SELECT (SELECT count(*) FROM m), * FROM m ORDER BY view_count DESC, id DESC "
