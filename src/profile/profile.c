@@ -103,9 +103,12 @@ static void list(http_req_t *r)
 {
     err_t e;
     err_clear(&e);
-    int64_t page, size;
+    int64_t page, size, member;
     const char *sort_s, *cursor_s, *q, *why;
-    if (http_param_i64(r, "page", 0, 0, INT32_MAX, &page, &e) != 0 ||
+    /* The list is anyone's, but a token that is sent must be valid (401
+     * first, as on every route: a client learns its token is bad). */
+    if (auth_member(r, &member, &e) != 0 ||
+        http_param_i64(r, "page", 0, 0, INT32_MAX, &page, &e) != 0 ||
         http_param_i64(r, "size", 10, 1, 100, &size, &e) != 0 ||
         http_param_str(r, "sort", NULL, &sort_s, &e) != 0 ||
         http_param_str(r, "cursor", NULL, &cursor_s, &e) != 0 ||

@@ -88,7 +88,9 @@ def refused_tokens_are_401_everywhere_and_change_nothing():
         for r in (api("GET", f"/api/v1/users/{uid}/points", headers=h),
                   api("GET", f"/api/v1/users/{uid}/points/history", headers=h),
                   api("GET", f"/api/v1/payments/{order_id('x')}", headers=h),
-                  api("GET", f"/api/v1/profiles/{pid}", headers=h)):
+                  api("GET", f"/api/v1/profiles/{pid}", headers=h),
+                  api("GET", "/api/v1/profiles?size=1", headers=h),
+                  api("GET", "/api/v1/me", headers=h)):
             try:
                 is_unauthorized(r)
             except AssertionError as e:

@@ -362,7 +362,7 @@ def repeat_views_count_once_across_workers_and_never_the_owners():
         check(served >= min(2, WORKERS), f"the reads reached {served} workers")
         eq(api("GET", f"{BASE}/{pid}", headers=bearer(vtok)).status, 200)  # openapi-checked
         n += 1
-        anon = 200
+        anon = 600  # as many as the member's, so that they reach every worker under load
         _, served = busy(f"{BASE}/{pid}", n=anon)  # one address
         check(served >= min(2, WORKERS), f"the anonymous reads reached {served} workers")
         # X-Forwarded-For from a peer that is not a trusted proxy changes nothing
