@@ -54,7 +54,7 @@ SOCK=$RUN/memberapi.sock
 
 PACKAGES="gcc make autoconf automake libtool pkg-config libfcgi-dev libpq-dev libhiredis-dev
   libjson-c-dev libcurl4-openssl-dev libssl-dev libcunit1-dev postgresql postgresql-client
-  redis-server redis-tools nginx-light apache2-utils python3 curl procps iproute2 clang
+  redis-server redis-tools nginx-light apache2-utils python3 curl procps iproute2 nftables socat clang
   libclang-rt-dev clang-format docker-compose yamllint shellcheck python3-yaml
   nodejs npm chromium fonts-noto-cjk"
 
