@@ -1,11 +1,22 @@
-/* db.c: per-thread PostgreSQL connections with prepared statements (see db.h). */
+/* db.c: per-thread PostgreSQL connections with prepared statements, every
+ * call bounded by a client-side deadline (see db.h).
+ *
+ * Only libpq's non-blocking calls are used: PQconnectStartParams and
+ * PQconnectPoll to connect, PQsend* to send, PQflush, PQconsumeInput and
+ * PQisBusy to read the answer, each wait a poll() for what is left of the
+ * call's deadline (infra/deadline.h). On expiry the connection is dropped:
+ * no PQcancel (it is a blocking new connection to the very server that does
+ * not answer); the server rolls back an open transaction when it sees the
+ * connection go. */
 #include "infra/db.h"
 #include "infra/breaker.h"
+#include "infra/deadline.h"
 #include "common/ktime.h"
 #include "common/log.h"
 #include "common/mem.h"
 
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +29,7 @@ struct db_conn {
     bool in_tx;
     bool permit; /* holds a replica-breaker permit for the next statement */
     breaker_ticket_t ticket;
+    int64_t tx_deadline_ms; /* in_tx: when the whole transaction must be over */
     int64_t retry_after_ms; /* monotonic; connect attempts wait until then */
     char sqlstate[6];
 };
@@ -27,7 +39,9 @@ static struct {
     int64_t connect_timeout_s;
     int64_t statement_timeout_ms;
     int64_t backoff_ms;
-} conf = { { NULL, NULL }, 3, 5000, 250 };
+    int64_t read_timeout_ms;
+    int64_t write_timeout_ms;
+} conf = { { NULL, NULL }, 3, 5000, 250, DB_READ_TIMEOUT_DEFAULT_MS, DB_WRITE_TIMEOUT_DEFAULT_MS };
 
 static struct {
     const db_stmt_t *stmts;
@@ -36,7 +50,16 @@ static struct {
 static size_t ntables;
 static breaker_t *replica_breaker;
 
+/* Per process and role: after a call to the server timed out (connect or
+ * statement: it did not answer at all, not even to a server-side
+ * statement_timeout), the worker's threads fail fast until then; when it
+ * passes, one of them probes while the others keep failing fast, so a
+ * frozen server costs one timeout per backoff and worker, not one per
+ * thread and request. 0: up. */
+static _Atomic int64_t down_until_ms[2];
+
 static __thread db_conn_t tl_conn[2] = { { .role = DB_PRIMARY }, { .role = DB_REPLICA } };
+static __thread int64_t tl_cap_ms; /* db_deadline_cap; DL_NONE: none */
 
 void db_configure(const db_config_t *cfg)
 {
@@ -50,6 +73,10 @@ void db_configure(const db_config_t *cfg)
     conf.connect_timeout_s = cfg->connect_timeout_s > 0 ? cfg->connect_timeout_s : 3;
     conf.statement_timeout_ms = cfg->statement_timeout_ms;
     conf.backoff_ms = cfg->reconnect_backoff_ms;
+    conf.read_timeout_ms =
+        cfg->read_timeout_ms > 0 ? cfg->read_timeout_ms : DB_READ_TIMEOUT_DEFAULT_MS;
+    conf.write_timeout_ms =
+        cfg->write_timeout_ms > 0 ? cfg->write_timeout_ms : DB_WRITE_TIMEOUT_DEFAULT_MS;
 }
 
 void db_set_replica_breaker(struct breaker *b)
@@ -69,6 +96,39 @@ void db_register(const db_stmt_t *stmts, size_t n)
     ntables++;
 }
 
+int64_t db_deadline_cap(int64_t deadline_ms)
+{
+    int64_t old = tl_cap_ms;
+    tl_cap_ms = deadline_ms;
+    return old;
+}
+
+int64_t db_server_timeout_ms(int64_t statement_timeout_ms, int64_t client_timeout_ms)
+{
+    /* The server should cancel a slow statement before the client gives up
+     * on it: a cancelled statement leaves a usable connection, a client
+     * timeout drops it. A tenth of the deadline (at least 20 ms) is left for
+     * the cancellation to travel back. */
+    int64_t margin = client_timeout_ms / 10 < 20 ? 20 : client_timeout_ms / 10;
+    int64_t bound = client_timeout_ms - margin;
+    if (bound < 1)
+        bound = 1;
+    if (statement_timeout_ms > 0 && statement_timeout_ms < bound)
+        return statement_timeout_ms;
+    return bound;
+}
+
+/* The deadline of a call of timeout_ms starting at now, within the cap. */
+static int64_t call_deadline(int64_t now, int64_t timeout_ms)
+{
+    return dl_earliest(dl_after(now, timeout_ms), tl_cap_ms);
+}
+
+static int64_t role_timeout_ms(db_role_t role)
+{
+    return role == DB_REPLICA ? conf.read_timeout_ms : conf.write_timeout_ms;
+}
+
 static void conn_drop(db_conn_t *c)
 {
     if (c->pg) {
@@ -83,31 +143,155 @@ static const char *role_name(db_role_t r)
     return r == DB_PRIMARY ? "primary" : "replica";
 }
 
-static PGconn *open_conn(db_role_t role, int64_t timeout_s)
+/* ---- waiting for libpq, bounded -------------------------------------- */
+
+typedef enum { W_DONE = 0, W_TIMEOUT, W_BROKEN } wait_t;
+
+/* Connects to role's server by deadline. Returns the connection (check
+ * PQstatus) or NULL (out of memory); *why says how it ended. */
+static PGconn *connect_by(db_role_t role, int64_t deadline, wait_t *why)
 {
-    char tmo[24], stmo[48];
-    snprintf(tmo, sizeof(tmo), "%lld", (long long)timeout_s);
-    snprintf(stmo, sizeof(stmo), "-c statement_timeout=%lld", (long long)conf.statement_timeout_ms);
-    const char *keys[] = { "dbname",          "connect_timeout",     "application_name", "options",
-                           "keepalives_idle", "keepalives_interval", "keepalives_count", NULL };
-    const char *vals[] = { conf.url[role], tmo, "memberapi", stmo, "30", "10", "3", NULL };
-    return PQconnectdbParams(keys, vals, 1);
+    char tmo[24], stmo[48], tcp_tmo[24];
+    snprintf(tmo, sizeof(tmo), "%lld", (long long)conf.connect_timeout_s);
+    int64_t server_ms = db_server_timeout_ms(conf.statement_timeout_ms, role_timeout_ms(role));
+    snprintf(stmo, sizeof(stmo), "-c statement_timeout=%lld", (long long)server_ms);
+    /* A black hole (packets dropped, no RST): the kernel gives up on
+     * unacknowledged data after tcp_user_timeout, and an idle connection
+     * is found dead by keepalives instead of at its next use. */
+    snprintf(tcp_tmo, sizeof(tcp_tmo), "%lld", (long long)conf.write_timeout_ms);
+    const char *keys[] = { "dbname",
+                           "connect_timeout",
+                           "application_name",
+                           "options",
+                           "keepalives",
+                           "keepalives_idle",
+                           "keepalives_interval",
+                           "keepalives_count",
+                           "tcp_user_timeout",
+                           NULL };
+    const char *vals[] = { conf.url[role], tmo, "memberapi", stmo,    "1",
+                           "10",           "5", "3",         tcp_tmo, NULL };
+    *why = W_BROKEN;
+    PGconn *pg = PQconnectStartParams(keys, vals, 1);
+    if (pg == NULL || PQstatus(pg) == CONNECTION_BAD)
+        return pg;
+    /* connect_timeout is not applied by PQconnectPoll: the deadline is. */
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+        int w = dl_wait_fd(PQsocket(pg), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline,
+                           ktime_mono_ms);
+        if (w == 0) {
+            *why = W_TIMEOUT;
+            return pg;
+        }
+        if (w < 0)
+            return pg;
+        st = PQconnectPoll(pg);
+    }
+    if (st == PGRES_POLLING_OK && PQsetnonblocking(pg, 1) == 0)
+        *why = W_DONE;
+    return pg;
+}
+
+/* Waits for the answer to what was just sent on pg: flushes the request,
+ * then reads until libpq has every result. *res gets the last result (an
+ * error result wins over a later one), NULL when none. */
+static wait_t await_result(PGconn *pg, int64_t deadline, PGresult **res)
+{
+    *res = NULL;
+    int fd = PQsocket(pg);
+    for (;;) {
+        int f = PQflush(pg);
+        if (f == 0)
+            break;
+        if (f < 0)
+            return W_BROKEN;
+        /* libpq's rule: wait for write- or read-readiness, and consume what
+         * the server sends meanwhile so neither side blocks on the other. */
+        int w = dl_wait_fd(fd, POLLOUT | POLLIN, deadline, ktime_mono_ms);
+        if (w == 0)
+            return W_TIMEOUT;
+        if (w < 0 || PQconsumeInput(pg) == 0)
+            return W_BROKEN;
+    }
+    PGresult *last = NULL;
+    for (;;) {
+        while (!PQisBusy(pg)) {
+            PGresult *r = PQgetResult(pg);
+            if (r == NULL) {
+                *res = last;
+                return PQstatus(pg) == CONNECTION_OK ? W_DONE : W_BROKEN;
+            }
+            ExecStatusType s = PQresultStatus(r);
+            bool err = s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK;
+            if (last && !err && PQresultStatus(last) != PGRES_TUPLES_OK &&
+                PQresultStatus(last) != PGRES_COMMAND_OK) {
+                PQclear(r); /* keep the earlier error */
+                continue;
+            }
+            PQclear(last);
+            last = r;
+        }
+        int w = dl_wait_fd(fd, POLLIN, deadline, ktime_mono_ms);
+        if (w == 0) {
+            PQclear(last);
+            return W_TIMEOUT;
+        }
+        if (w < 0 || PQconsumeInput(pg) == 0) {
+            /* A lost connection: libpq turns it into an error result. */
+            if (PQstatus(pg) == CONNECTION_BAD && !PQisBusy(pg))
+                continue;
+            PQclear(last);
+            return W_BROKEN;
+        }
+    }
+}
+
+/* Whether role counts as down for this call: true while its backoff runs;
+ * when it is over, the first caller becomes the probe (false) and marks it
+ * down for as long as a probe may take. */
+static bool role_down(db_role_t role)
+{
+    int64_t down = atomic_load_explicit(&down_until_ms[role], memory_order_relaxed);
+    if (down == 0)
+        return false;
+    int64_t now = ktime_mono_ms();
+    if (now < down)
+        return true;
+    int64_t probe = dl_after(now, conf.connect_timeout_s * 1000 + role_timeout_ms(role));
+    return !atomic_compare_exchange_strong(&down_until_ms[role], &down, probe);
+}
+
+static void mark_down(db_role_t role)
+{
+    atomic_store_explicit(&down_until_ms[role], dl_after(ktime_mono_ms(), conf.backoff_ms),
+                          memory_order_relaxed);
+}
+
+static void mark_up(db_role_t role)
+{
+    if (atomic_load_explicit(&down_until_ms[role], memory_order_relaxed) != 0)
+        atomic_store_explicit(&down_until_ms[role], 0, memory_order_relaxed);
 }
 
 /* A failed connect that took this long was a timeout, not a refusal. */
 #define SLOW_CONNECT_MS 50
 
-/* Connects and prepares every registered statement. */
-static int conn_open(db_conn_t *c)
+/* Connects and prepares every registered statement, all by deadline. */
+static int conn_open(db_conn_t *c, int64_t deadline)
 {
     int64_t now = ktime_mono_ms();
     if (now < c->retry_after_ms)
         return -1;
-    c->pg = open_conn(c->role, conf.connect_timeout_s);
-    if (PQstatus(c->pg) != CONNECTION_OK) {
+    int64_t cdl = dl_earliest(deadline, dl_after(now, conf.connect_timeout_s * 1000));
+    wait_t why;
+    c->pg = connect_by(c->role, cdl, &why);
+    if (why != W_DONE) {
         /* libpq's message names hosts; it goes to the log, not the client */
-        log_warn("event=db_connect_failed role=%s error=%s", role_name(c->role),
-                 log_q(PQerrorMessage(c->pg)));
+        log_warn("event=db_connect_failed role=%s timeout=%s waited_ms=%lld error=%s",
+                 role_name(c->role), why == W_TIMEOUT ? "yes" : "no",
+                 (long long)(ktime_mono_ms() - now),
+                 log_q(c->pg ? PQerrorMessage(c->pg) : "out of memory"));
         conn_drop(c);
         /* Fail fast for a while only after a slow failure (a connect
          * timeout: every request would wait for it). A refused connection
@@ -115,25 +299,40 @@ static int conn_open(db_conn_t *c)
          * restarted server is used by the very next request, not one
          * backoff later. */
         int64_t end = ktime_mono_ms();
-        if (end - now >= SLOW_CONNECT_MS)
+        if (end - now >= SLOW_CONNECT_MS) {
             c->retry_after_ms = end + conf.backoff_ms;
+            mark_down(c->role);
+        } else {
+            mark_up(c->role);
+        }
         return -1;
     }
     for (size_t t = 0; t < ntables; t++) {
         for (size_t i = 0; i < tables[t].n; i++) {
             const db_stmt_t *st = &tables[t].stmts[i];
-            PGresult *res = PQprepare(c->pg, st->name, st->sql, st->nparams, NULL);
-            if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-                log_error("event=db_prepare_failed role=%s stmt=%s error=%s", role_name(c->role),
-                          st->name, log_q(PQresultErrorMessage(res)));
+            PGresult *res = NULL;
+            wait_t w = PQsendPrepare(c->pg, st->name, st->sql, st->nparams, NULL)
+                           ? await_result(c->pg, deadline, &res)
+                           : W_BROKEN;
+            if (w != W_DONE || PQresultStatus(res) != PGRES_COMMAND_OK) {
+                log_error("event=db_prepare_failed role=%s stmt=%s timeout=%s error=%s",
+                          role_name(c->role), st->name, w == W_TIMEOUT ? "yes" : "no",
+                          log_q(res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg)));
                 PQclear(res);
                 conn_drop(c);
-                c->retry_after_ms = now + conf.backoff_ms;
+                /* A statement that does not prepare is a bug or a schema
+                 * mismatch: this thread backs off. A server that stopped
+                 * answering: the whole worker does, as after a connect
+                 * timeout. */
+                c->retry_after_ms = ktime_mono_ms() + conf.backoff_ms;
+                if (w == W_TIMEOUT)
+                    mark_down(c->role);
                 return -1;
             }
             PQclear(res);
         }
     }
+    mark_up(c->role);
     log_debug("event=db_connected role=%s", role_name(c->role));
     return 0;
 }
@@ -155,19 +354,29 @@ static void conn_check(db_conn_t *c)
     }
 }
 
-db_conn_t *db_get(db_role_t role, err_t *err)
+static db_conn_t *get_by(db_role_t role, int64_t deadline, err_t *err)
 {
     db_conn_t *c = &tl_conn[role];
     if (role == DB_REPLICA && conf.url[DB_REPLICA] == NULL)
         c = &tl_conn[DB_PRIMARY];
+    /* Not in a transaction: its statements must go to its connection. */
+    if (!c->in_tx && role_down(c->role)) {
+        err_set(err, ERR_SERVICE_UNAVAILABLE, "database unavailable");
+        return NULL;
+    }
     conn_check(c);
     if (c->pg && PQstatus(c->pg) != CONNECTION_OK)
         conn_drop(c);
-    if (c->pg == NULL && conn_open(c) != 0) {
+    if (c->pg == NULL && conn_open(c, deadline) != 0) {
         err_set(err, ERR_SERVICE_UNAVAILABLE, "database unavailable");
         return NULL;
     }
     return c;
+}
+
+db_conn_t *db_get(db_role_t role, err_t *err)
+{
+    return get_by(role, call_deadline(ktime_mono_ms(), role_timeout_ms(role)), err);
 }
 
 db_conn_t *db_get_read(err_t *err)
@@ -185,7 +394,7 @@ db_conn_t *db_get_read(err_t *err)
     if (!breaker_acquire(replica_breaker, ktime_mono_ms(), &t))
         return db_get(DB_PRIMARY, err);
     int64_t t0 = ktime_mono_ms();
-    db_conn_t *c = db_get(DB_REPLICA, err);
+    db_conn_t *c = get_by(DB_REPLICA, call_deadline(t0, conf.read_timeout_ms), err);
     if (c == NULL) {
         int64_t now = ktime_mono_ms();
         breaker_record(replica_breaker, t, now, now - t0, 0);
@@ -212,17 +421,32 @@ static bool result_ok(const PGresult *res)
     return s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK;
 }
 
+/* Time a read that failed on the replica must still have to be tried on
+ * the primary within the caller's cap. */
+#define RETRY_MIN_MS 50
+
 PGresult *db_exec(db_conn_t *c, const db_stmt_t *st, const char *const *params, err_t *err)
 {
     c->sqlstate[0] = '\0';
     bool retried = false;
+    bool read = (st->flags & DB_RETRY) != 0;
     for (;;) {
+        int64_t t0 = ktime_mono_ms();
+        /* A statement of a transaction shares the transaction's deadline;
+         * any other one has its own: reads DB_READ_TIMEOUT_MS, writes
+         * DB_WRITE_TIMEOUT_MS. */
+        int64_t deadline =
+            c->in_tx ? c->tx_deadline_ms
+                     : call_deadline(t0, read ? conf.read_timeout_ms : conf.write_timeout_ms);
+        bool may_retry = !retried && !c->in_tx && read;
         conn_check(c);
-        if (c->pg == NULL && conn_open(c) != 0) {
-            if (c->role == DB_REPLICA && !c->in_tx && (st->flags & DB_RETRY)) {
+        if (c->pg == NULL && (role_down(c->role) || conn_open(c, deadline) != 0)) {
+            if (c->role == DB_REPLICA && may_retry &&
+                dl_allows(tl_cap_ms, ktime_mono_ms(), RETRY_MIN_MS)) {
                 /* A read the replica cannot serve is served by the primary. */
                 if (c->permit) {
-                    breaker_record(replica_breaker, c->ticket, ktime_mono_ms(), 0, 0);
+                    int64_t now = ktime_mono_ms();
+                    breaker_record(replica_breaker, c->ticket, now, now - t0, 0);
                     c->permit = false;
                 }
                 c = &tl_conn[DB_PRIMARY];
@@ -231,33 +455,61 @@ PGresult *db_exec(db_conn_t *c, const db_stmt_t *st, const char *const *params, 
             err_set(err, ERR_SERVICE_UNAVAILABLE, "database unavailable");
             return NULL;
         }
-        int64_t t0 = ktime_mono_ms();
-        PGresult *res = PQexecPrepared(c->pg, st->name, st->nparams, params, NULL, NULL, 0);
-        const char *state = result_ok(res) ? NULL : PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        bool broken = PQstatus(c->pg) != CONNECTION_OK;
-        bool timeout = state && strcmp(state, "57014") == 0;
+        PGresult *res = NULL;
+        wait_t w = PQsendQueryPrepared(c->pg, st->name, st->nparams, params, NULL, NULL, 0)
+                       ? await_result(c->pg, deadline, &res)
+                       : W_BROKEN;
+        const char *state = (w == W_DONE && res && !result_ok(res))
+                                ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
+                                : NULL;
+        bool ok = w == W_DONE && res && result_ok(res);
+        bool broken = w == W_BROKEN || PQstatus(c->pg) != CONNECTION_OK || (w == W_DONE && !res);
+        bool client_timeout = w == W_TIMEOUT;
+        bool timeout = client_timeout || (state && strcmp(state, "57014") == 0);
         if (c->permit) {
-            /* Only the server's health counts for the breaker, not SQL errors. */
+            /* Only the server's health counts for the breaker, not SQL
+             * errors; a timeout is a failure and, by its duration, slow. */
             int64_t now = ktime_mono_ms();
             breaker_record(replica_breaker, c->ticket, now, now - t0, !(broken || timeout));
             c->permit = false;
         }
-        if (result_ok(res))
+        if (ok) {
+            mark_up(c->role);
             return res;
+        }
+        /* A statement that had its own whole deadline, under a server-side
+         * statement_timeout below it, got no answer at all: the server is
+         * not answering. (One in a transaction may have run out of the
+         * transaction's budget on a healthy server.) */
+        if (client_timeout && !c->in_tx)
+            mark_down(c->role);
         snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", state ? state : "");
-        if (broken) {
+        if (client_timeout || broken) {
             bool was_tx = c->in_tx;
-            log_warn("event=db_connection_lost role=%s stmt=%s retry=%s", role_name(c->role),
-                     st->name, (!retried && !was_tx && (st->flags & DB_RETRY)) ? "yes" : "no");
+            /* A broken connection is retried on a new one; a timeout only
+             * on the primary after the replica (the same server again would
+             * just double the wait). */
+            bool retry = may_retry && (broken || c->role == DB_REPLICA) &&
+                         dl_allows(tl_cap_ms, ktime_mono_ms(), RETRY_MIN_MS);
+            if (client_timeout)
+                log_warn("event=db_timeout role=%s stmt=%s waited_ms=%lld in_tx=%s retry=%s",
+                         role_name(c->role), st->name, (long long)(ktime_mono_ms() - t0),
+                         was_tx ? "yes" : "no", retry ? "yes" : "no");
+            else
+                log_warn("event=db_connection_lost role=%s stmt=%s retry=%s", role_name(c->role),
+                         st->name, retry ? "yes" : "no");
             PQclear(res);
+            /* Dropping the connection is the cancellation: the server
+             * rolls back an open transaction when it sees it go. */
             conn_drop(c);
-            if (!retried && !was_tx && (st->flags & DB_RETRY)) {
+            if (retry) {
                 retried = true;
                 if (c->role == DB_REPLICA)
                     c = &tl_conn[DB_PRIMARY];
                 continue;
             }
-            err_set(err, ERR_SERVICE_UNAVAILABLE, "database unavailable");
+            err_set(err, ERR_SERVICE_UNAVAILABLE,
+                    client_timeout ? "database timed out" : "database unavailable");
             return NULL;
         }
         if (timeout) {
@@ -287,50 +539,75 @@ int64_t db_exec_cmd(db_conn_t *c, const db_stmt_t *st, const char *const *params
     return rows;
 }
 
-static int simple(db_conn_t *c, const char *sql, err_t *err)
+/* BEGIN, COMMIT or ROLLBACK by deadline. */
+static int simple(db_conn_t *c, const char *sql, int64_t deadline, err_t *err)
 {
-    if (c->pg == NULL && conn_open(c) != 0)
+    if (c->pg == NULL && (role_down(c->role) || conn_open(c, deadline) != 0))
         return err_set(err, ERR_SERVICE_UNAVAILABLE, "database unavailable");
-    PGresult *res = PQexec(c->pg, sql);
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok) {
-        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", state ? state : "");
-        bool broken = PQstatus(c->pg) != CONNECTION_OK;
-        log_warn("event=db_tx_failed role=%s sql=%s sqlstate=%s", role_name(c->role), sql,
-                 c->sqlstate);
-        if (broken)
-            conn_drop(c);
+    int64_t t0 = ktime_mono_ms();
+    PGresult *res = NULL;
+    wait_t w = PQsendQuery(c->pg, sql) ? await_result(c->pg, deadline, &res) : W_BROKEN;
+    if (w == W_DONE && res && PQresultStatus(res) == PGRES_COMMAND_OK) {
         PQclear(res);
-        return err_set(err, broken ? ERR_SERVICE_UNAVAILABLE : ERR_UNKNOWN,
-                       broken ? "database unavailable" : "internal error");
+        mark_up(c->role);
+        return 0;
     }
+    if (w == W_TIMEOUT && !c->in_tx) /* BEGIN: see db_exec */
+        mark_down(c->role);
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", state ? state : "");
+    bool broken = w != W_DONE || !res || PQstatus(c->pg) != CONNECTION_OK;
+    log_warn("event=db_tx_failed role=%s sql=%s sqlstate=%s timeout=%s waited_ms=%lld",
+             role_name(c->role), sql, c->sqlstate, w == W_TIMEOUT ? "yes" : "no",
+             (long long)(ktime_mono_ms() - t0));
+    if (broken)
+        conn_drop(c);
     PQclear(res);
-    return 0;
+    if (w == W_TIMEOUT)
+        return err_set(err, ERR_SERVICE_UNAVAILABLE, "database timed out");
+    return err_set(err, broken ? ERR_SERVICE_UNAVAILABLE : ERR_UNKNOWN,
+                   broken ? "database unavailable" : "internal error");
 }
 
 int db_begin(db_conn_t *c, err_t *err)
 {
-    if (simple(c, "BEGIN", err) != 0)
+    int64_t deadline = call_deadline(ktime_mono_ms(), conf.write_timeout_ms);
+    conn_check(c);
+    if (simple(c, "BEGIN", deadline, err) != 0)
         return -1;
     c->in_tx = true;
+    c->tx_deadline_ms = deadline;
     return 0;
 }
 
 int db_commit(db_conn_t *c, err_t *err)
 {
-    int rc = simple(c, "COMMIT", err);
+    if (!c->in_tx || c->pg == NULL) {
+        /* The transaction is gone with its connection (a timeout or a lost
+         * server in one of its statements): nothing was committed. */
+        c->in_tx = false;
+        return err_set(err, ERR_SERVICE_UNAVAILABLE, "database unavailable");
+    }
+    int rc = simple(c, "COMMIT", c->tx_deadline_ms, err);
+    if (rc != 0 && c->pg == NULL)
+        /* Sent, and no answer: committed or not, nobody here knows. The
+         * callers treat SERVICE_UNAVAILABLE from a commit as that. */
+        log_warn("event=db_commit_outcome_unknown role=%s", role_name(c->role));
     c->in_tx = false;
     return rc;
 }
 
+/* ROLLBACK gets its own short bound: the transaction's may be spent. */
+#define ROLLBACK_TIMEOUT_MS 1000
+
 void db_rollback(db_conn_t *c)
 {
     if (c->pg && c->in_tx) {
-        PGresult *res = PQexec(c->pg, "ROLLBACK");
-        PQclear(res);
-        if (PQstatus(c->pg) != CONNECTION_OK)
-            conn_drop(c);
+        int64_t ms = conf.write_timeout_ms < ROLLBACK_TIMEOUT_MS ? conf.write_timeout_ms
+                                                                 : ROLLBACK_TIMEOUT_MS;
+        err_t e;
+        /* On failure simple() drops the connection, which rolls back too. */
+        simple(c, "ROLLBACK", dl_after(ktime_mono_ms(), ms), &e);
     }
     c->in_tx = false;
 }
@@ -339,18 +616,19 @@ int db_ping(db_role_t role, int64_t timeout_ms, bool *in_recovery)
 {
     if (conf.url[role] == NULL)
         return -1;
-    int64_t secs = (timeout_ms + 999) / 1000;
-    PGconn *pg = open_conn(role, secs < 1 ? 1 : secs);
+    int64_t deadline = call_deadline(ktime_mono_ms(), timeout_ms);
+    wait_t w;
+    PGconn *pg = connect_by(role, deadline, &w);
     int rc = -1;
-    if (PQstatus(pg) == CONNECTION_OK) {
-        PGresult *res = PQexec(pg, "SELECT pg_is_in_recovery()");
-        if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-            if (in_recovery)
-                *in_recovery = PQgetvalue(res, 0, 0)[0] == 't';
-            rc = 0;
-        }
-        PQclear(res);
+    PGresult *res = NULL;
+    if (w == W_DONE && PQsendQuery(pg, "SELECT pg_is_in_recovery()") &&
+        await_result(pg, deadline, &res) == W_DONE && res &&
+        PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        if (in_recovery)
+            *in_recovery = PQgetvalue(res, 0, 0)[0] == 't';
+        rc = 0;
     }
+    PQclear(res);
     PQfinish(pg);
     return rc;
 }

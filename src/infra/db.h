@@ -6,7 +6,41 @@
  * broke (server restart) is re-established on its next use; a statement
  * flagged DB_RETRY (safe to send twice: reads) is retried once on the new
  * connection, so after a restart at most the in-flight write fails.
- * Reads go to the replica while its breaker is closed, else to the primary. */
+ * Reads go to the replica while its breaker is closed, else to the primary.
+ *
+ * Deadlines. Every call has a client-side deadline, enforced with libpq's
+ * non-blocking API and poll() (a frozen server, a hung VM or a network
+ * black hole enforces no statement_timeout of its own):
+ *   - a statement flagged DB_RETRY (a read) outside a transaction:
+ *     DB_READ_TIMEOUT_MS (default 1000), on the replica or the primary;
+ *   - any other statement outside a transaction: DB_WRITE_TIMEOUT_MS
+ *     (default 5000);
+ *   - a transaction as a whole, BEGIN to COMMIT's answer: DB_WRITE_TIMEOUT_MS
+ *     from BEGIN (a bound per transaction, not per statement, so a thread
+ *     holds row locks and its connection for at most that long); ROLLBACK
+ *     gets its own bound of at most 1 s;
+ *   - connecting (and preparing the statements) counts against the call
+ *     that needed the connection, and at most DB_CONNECT_TIMEOUT_S.
+ * On expiry the connection is dropped (the server rolls back an open
+ * transaction when it sees it go) and the call fails SERVICE_UNAVAILABLE
+ * "database timed out". A COMMIT whose answer did not come is an unknown
+ * outcome: also SERVICE_UNAVAILABLE, which the payment state machine and
+ * its reconciler, the points adjustment's idempotency key and the view
+ * batches' ids already treat as "may or may not have happened". A timeout
+ * on the replica is a failure (and a slow call) for the replica breaker,
+ * and the read is run again on the primary in the same call when the cap
+ * (db_deadline_cap) leaves time. After a call that got no answer at all (a
+ * connect, or a statement with its own deadline, timed out), the worker's
+ * threads fail fast on that server for the reconnect backoff while one of
+ * them probes, so a frozen server costs one timeout per backoff and worker,
+ * not one per request (a replica read that fails fast goes to the primary
+ * and counts as a failure for the breaker, which so opens quickly).
+ * The server-side statement_timeout of each connection is
+ * db_server_timeout_ms(DB_STATEMENT_TIMEOUT_MS, that role's deadline):
+ * below the client deadline, so a merely slow statement is cancelled by the
+ * server first and its connection kept. Connections also set keepalives and
+ * tcp_user_timeout (= DB_WRITE_TIMEOUT_MS) for black holes. URLs should
+ * name hosts by address: PQconnectStartParams resolves names blocking. */
 #ifndef MA_INFRA_DB_H
 #define MA_INFRA_DB_H
 
@@ -36,12 +70,27 @@ typedef struct db_config {
     int64_t connect_timeout_s;
     int64_t statement_timeout_ms;
     int64_t reconnect_backoff_ms; /* after a slow failed connect, fail fast for this long */
+    int64_t read_timeout_ms;      /* DB_READ_TIMEOUT_MS; <= 0: the default */
+    int64_t write_timeout_ms;     /* DB_WRITE_TIMEOUT_MS; <= 0: the default */
 } db_config_t;
+
+#define DB_READ_TIMEOUT_DEFAULT_MS  1000
+#define DB_WRITE_TIMEOUT_DEFAULT_MS 5000
 
 /* Once, before threads. Copies the strings. */
 void db_configure(const db_config_t *cfg);
 /* Breaker guarding the replica (shared memory); NULL: none. */
 void db_set_replica_breaker(struct breaker *b);
+
+/* Caps the deadline of this thread's following calls at deadline_ms
+ * (monotonic, ktime_mono_ms; 0: no cap) and returns the previous cap, to
+ * be restored by the caller. A call then ends by the earlier of its own
+ * deadline and the cap: /ready's pings, a stopping view flush. */
+int64_t db_deadline_cap(int64_t deadline_ms);
+
+/* The statement_timeout a connection whose calls have client_timeout_ms
+ * gets: statement_timeout_ms (0: none) but always below the client's. */
+int64_t db_server_timeout_ms(int64_t statement_timeout_ms, int64_t client_timeout_ms);
 
 /* Statement tables (static storage), before any connection is made. */
 void db_register(const db_stmt_t *stmts, size_t n);
@@ -72,9 +121,10 @@ const char *db_sqlstate(const db_conn_t *c);
 #define DB_SERIALIZATION    "40001"
 #define DB_DEADLOCK         "40P01"
 
-/* Checks that a server answers (SELECT 1) on a fresh short-lived
- * connection; for /ready. Returns 0 or -1. is_replica gets
- * pg_is_in_recovery(). */
+/* Checks that a server answers on a fresh short-lived connection within
+ * timeout_ms, connect included. Returns 0 or -1. in_recovery gets
+ * pg_is_in_recovery(). (/ready pings on the thread's own connections under
+ * a db_deadline_cap instead.) */
 int db_ping(db_role_t role, int64_t timeout_ms, bool *in_recovery);
 
 /* Closes this thread's connections (thread exit). */

@@ -19,7 +19,13 @@
  * run that dies leaves a lease that simply runs out. Step 3 runs in
  * RECONCILE_THREADS threads the same way. A run stops after
  * RECONCILE_TIME_BUDGET_S or RECONCILE_MAX_FAILURES gateway failures in a row
- * (the gateway is down: the next run will try again). */
+ * (the gateway is down: the next run will try again). That budget is checked
+ * between payments; a run that is still going RECONCILE_TIME_BUDGET_S plus one
+ * payment's lease (payment_max_lease_ms: a gateway call and its database
+ * work, each with its own deadline) later is stuck somewhere no deadline
+ * covers, and its watchdog ends the process: it holds nothing that outlives
+ * it (leases run out, the database rolls back), and the master starts the
+ * next run at the next interval. */
 #include "payment/payment.h"
 #include "common/ktime.h"
 #include "common/log.h"
@@ -30,6 +36,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "infra/httpc.h"
 
@@ -117,6 +125,30 @@ static void *settle_thread(void *arg)
     return NULL;
 }
 
+typedef struct {
+    int64_t hard_deadline_ms;
+    _Atomic bool done;
+} watchdog_t;
+
+static void *watchdog(void *arg)
+{
+    watchdog_t *w = arg;
+    for (;;) {
+        int64_t left = w->hard_deadline_ms - ktime_mono_ms();
+        if (atomic_load(&w->done))
+            return NULL;
+        if (left <= 0)
+            break;
+        int64_t step = left < 200 ? left : 200;
+        struct timespec ts = { .tv_sec = step / 1000, .tv_nsec = (step % 1000) * 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    log_error("event=reconcile_killed reason=\"over its time budget plus one lease\" "
+              "budget_s=%" PRId64 " lease_ms=%" PRId64,
+              payment_cfg.reconcile_budget_s, payment_max_lease_ms());
+    _exit(3);
+}
+
 int payment_reconcile_run(void)
 {
     run_t *run = calloc(1, sizeof(*run));
@@ -124,12 +156,20 @@ int payment_reconcile_run(void)
         abort();
     int64_t t0 = ktime_mono_ms();
     run->deadline_ms = t0 + payment_cfg.reconcile_budget_s * 1000;
+    /* Static: a detached watchdog may outlive this call (never the run). */
+    static watchdog_t wd;
+    wd.hard_deadline_ms = run->deadline_ms + payment_max_lease_ms();
+    atomic_store(&wd.done, false);
+    pthread_t wt;
+    if (pthread_create(&wt, NULL, watchdog, &wd) == 0)
+        pthread_detach(wt);
     err_t e;
     int rc = 0;
     db_conn_t *c = db_get(DB_PRIMARY, &e);
     int64_t expired = 0, repaired = 0;
     if (c == NULL || pay_store_now(c, run->cutoff, sizeof(run->cutoff), &e) != 0) {
         log_error("event=reconcile_failed step=start error=%s", log_q(e.message));
+        atomic_store(&wd.done, true);
         free(run);
         return 1;
     }
@@ -141,7 +181,7 @@ int payment_reconcile_run(void)
     }
     metrics_add(pm_reconcile[PM_REC_EXPIRED_READY], expired);
 
-    for (;;) {
+    while (ktime_mono_ms() < run->deadline_ms) {
         char oid[PAY_ORDER_ID_MAX + 1];
         bool found = false;
         if (pay_store_repair_one(c, oid, &found, &e) != 0) {
@@ -178,6 +218,7 @@ int payment_reconcile_run(void)
              atomic_load(&run->counts[PM_REC_ERRORS]), atomic_load(&run->stop) ? "yes" : "no", ms);
     if (atomic_load(&run->counts[PM_REC_ERRORS]) > 0)
         rc = 1;
+    atomic_store(&wd.done, true);
     free(run);
     db_thread_close();
     httpc_thread_close();

@@ -253,6 +253,7 @@ static void *flusher(void *arg)
             pthread_cond_timedwait(&rec.cv, &rec.mu, &ts);
         }
         bool stopping = rec.stop;
+        int64_t stop_deadline = rec.stop ? rec.stop_deadline_ms : 0;
         if (inflight.n == 0 && rec.buf.n > 0) {
             inflight.n = profile_viewbuf_take(&rec.buf, inflight.v, (size_t)profile_cfg.batch_max);
             new_batch_id(inflight.id);
@@ -263,7 +264,12 @@ static void *flusher(void *arg)
         size_t waiting = rec.buf.n;
         pthread_mutex_unlock(&rec.mu);
 
+        /* Stopping: the write must be over by the stop deadline (a frozen
+         * primary would otherwise hold it for DB_WRITE_TIMEOUT_MS), after
+         * which what is left is counted as lost below. */
+        int64_t cap = db_deadline_cap(stop_deadline);
         int rc = inflight.n ? flush_inflight(a) : 0;
+        db_deadline_cap(cap);
         int64_t now = ktime_mono_ms();
         if (rc == 0) {
             backoff_ms = 0;

@@ -61,6 +61,8 @@ static int setup(const char *file)
         .connect_timeout_s = srv_cfg.db_connect_timeout_s,
         .statement_timeout_ms = srv_cfg.db_statement_timeout_ms,
         .reconnect_backoff_ms = 250,
+        .read_timeout_ms = srv_cfg.db_read_timeout_ms,
+        .write_timeout_ms = srv_cfg.db_write_timeout_ms,
     };
     db_configure(&dbc);
     rds_config_t rc = {

@@ -31,7 +31,7 @@ typedef struct srv_config {
     bool access_log;
     /* infrastructure */
     char *database_url, *database_replica_url;
-    int64_t db_connect_timeout_s, db_statement_timeout_ms;
+    int64_t db_connect_timeout_s, db_statement_timeout_ms, db_read_timeout_ms, db_write_timeout_ms;
     char *redis_url, *redis_sentinels, *redis_sentinel_master;
     int64_t redis_connect_timeout_ms, redis_timeout_ms;
     breaker_config_t breaker[3];
