@@ -766,9 +766,6 @@ def freeze_checks(s, load, cfg, log_offset):
     if back is None or back * 1000 > bound:
         fails.append(f"not back to normal within {bound} ms of the fault's end"
                      + (f" ({back * 1000:.0f} ms)" if back is not None else ""))
-    # The alternative source: p99 of the cache-missing reads during the fault.
-    during = sorted(r[2] for r in rec.of("alt-read") if t_on <= r[1] <= t_off)
-    p99 = during[min(len(during) - 1, int(len(during) * 0.99))] * 1000 if during else 0
     notes = []
     if stop:
         notes.append(f"stop took {stop.stop_ms:.0f} ms (STOP_TIMEOUT_MS {stop_limit})")
@@ -794,9 +791,26 @@ def freeze_checks(s, load, cfg, log_offset):
             fails.append("no reconciler run during the freeze")
         if longest_job > limit + JOB_MARGIN_MS:
             fails.append(f"a reconciler run lasted {longest_job:.0f} ms (ended by {limit})")
-    figures = {"alt_p99": p99, "longest": max(longest.values()), "health_max": hmax,
+    figures = {"alt_p99": alt_p99(load), "longest": max(longest.values()), "health_max": hmax,
                "back": back, "notes": notes}
     return figures, fails
+
+
+def alt_p99(load):
+    """p99 (ms) of the cache-missing reads started while the fault was on."""
+    during = sorted(r[2] for r in load["rec"].of("alt-read")
+                    if load["t_on"] <= r[1] <= load["t_off"])
+    return during[min(len(during) - 1, int(len(during) * 0.99))] * 1000 if during else 0
+
+
+def plain(load):
+    """The figures of a scenario that is not a freeze (shown, not checked)."""
+    rec = load["rec"]
+    return {"alt_p99": alt_p99(load),
+            "longest": max([load["ab_max_ms"]] + [r[2] * 1000 for r in rec.rows
+                                                  if r[0] != "health"]),
+            "health_max": max((r[2] for r in rec.of("health")), default=0) * 1000,
+            "back": None, "notes": []}
 
 
 def log_size():
@@ -816,7 +830,7 @@ def run_scenario(s, a, c, payers, pid, base_cfg):
         timeline = (a.seconds / 3, a.seconds / 3, a.seconds / 3)
     if name == "one backend host down":
         load, rows, open_, served, slack = backend_host_down(timeline, c, payers, pid)
-        cfg, figures, ffails = base_cfg, None, []
+        cfg, figures, ffails = base_cfg, plain(load), []
     else:
         slack = 0
         if name.startswith("burst"):
@@ -842,7 +856,7 @@ def run_scenario(s, a, c, payers, pid, base_cfg):
             apitest.wait_until(lambda: metric("memberapi_profile_view_buffer_depth") == 0, 60,
                                interval=0.3, what="view buffers drained")
             time.sleep(FLUSH_MS / 1000.0)
-            figures, ffails = freeze_checks(s, load, cfg, offset) if fz else (None, [])
+            figures, ffails = freeze_checks(s, load, cfg, offset) if fz else (plain(load), [])
             if s.get("stop"):
                 # the pool restarted: its counters with it; ab's 200s stand for
                 # the served views (see backend_host_down)
