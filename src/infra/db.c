@@ -196,24 +196,32 @@ static PGconn *connect_by(db_role_t role, int64_t deadline, wait_t *why)
 /* Waits for the answer to what was just sent on pg: flushes the request,
  * then reads until libpq has every result. *res gets the last result (an
  * error result wins over a later one), NULL when none. */
-static wait_t await_result(PGconn *pg, int64_t deadline, PGresult **res)
+/* Sends what libpq has queued for the server, by deadline. */
+static wait_t flush_by(PGconn *pg, int64_t deadline)
 {
-    *res = NULL;
-    int fd = PQsocket(pg);
     for (;;) {
         int f = PQflush(pg);
         if (f == 0)
-            break;
+            return W_DONE;
         if (f < 0)
             return W_BROKEN;
         /* libpq's rule: wait for write- or read-readiness, and consume what
          * the server sends meanwhile so neither side blocks on the other. */
-        int w = dl_wait_fd(fd, POLLOUT | POLLIN, deadline, ktime_mono_ms);
+        int w = dl_wait_fd(PQsocket(pg), POLLOUT | POLLIN, deadline, ktime_mono_ms);
         if (w == 0)
             return W_TIMEOUT;
         if (w < 0 || PQconsumeInput(pg) == 0)
             return W_BROKEN;
     }
+}
+
+static wait_t await_result(PGconn *pg, int64_t deadline, PGresult **res)
+{
+    *res = NULL;
+    int fd = PQsocket(pg);
+    wait_t fw = flush_by(pg, deadline);
+    if (fw != W_DONE)
+        return fw;
     PGresult *last = NULL;
     for (;;) {
         while (!PQisBusy(pg)) {
@@ -277,6 +285,65 @@ static void mark_up(db_role_t role)
 /* A failed connect that took this long was a timeout, not a refusal. */
 #define SLOW_CONNECT_MS 50
 
+/* Prepares every registered statement on pg in one pipeline (one round
+ * trip, not one per statement: a worker's threads reconnecting after a
+ * server restart must not spend their deadline on dozens of round trips).
+ * W_DONE with *err_res NULL: all prepared. W_DONE with *err_res: the first
+ * error (PQclear it), *failed naming its statement. */
+static wait_t prepare_all(PGconn *pg, int64_t deadline, const char **failed, PGresult **err_res)
+{
+    *err_res = NULL;
+    if (!PQenterPipelineMode(pg))
+        return W_BROKEN;
+    const db_stmt_t *sent[MAX_TABLES * 128];
+    size_t n = 0;
+    for (size_t t = 0; t < ntables; t++)
+        for (size_t i = 0; i < tables[t].n; i++) {
+            const db_stmt_t *st = &tables[t].stmts[i];
+            if (n == sizeof(sent) / sizeof(sent[0]))
+                abort(); /* a static table far larger than any module's */
+            if (!PQsendPrepare(pg, st->name, st->sql, st->nparams, NULL))
+                return W_BROKEN;
+            sent[n++] = st;
+        }
+    if (!PQpipelineSync(pg))
+        return W_BROKEN;
+    wait_t fw = flush_by(pg, deadline);
+    if (fw != W_DONE)
+        return fw;
+    /* Results: each statement's, then a NULL; PGRES_PIPELINE_SYNC last. */
+    size_t idx = 0, nulls = 0;
+    for (;;) {
+        while (!PQisBusy(pg)) {
+            if (PQstatus(pg) != CONNECTION_OK)
+                return W_BROKEN;
+            PGresult *r = PQgetResult(pg);
+            if (r == NULL) {
+                idx++;
+                if (++nulls > n + 1) /* never more separators than statements */
+                    return W_BROKEN;
+                continue;
+            }
+            ExecStatusType s = PQresultStatus(r);
+            if (s == PGRES_PIPELINE_SYNC) {
+                PQclear(r);
+                return PQexitPipelineMode(pg) ? W_DONE : W_BROKEN;
+            }
+            if (s != PGRES_COMMAND_OK && s != PGRES_PIPELINE_ABORTED && *err_res == NULL) {
+                *err_res = r;
+                *failed = idx < n ? sent[idx]->name : "?";
+                continue;
+            }
+            PQclear(r);
+        }
+        int w = dl_wait_fd(PQsocket(pg), POLLIN, deadline, ktime_mono_ms);
+        if (w == 0)
+            return W_TIMEOUT;
+        if (w < 0 || PQconsumeInput(pg) == 0)
+            return W_BROKEN;
+    }
+}
+
 /* Connects and prepares every registered statement, all by deadline. */
 static int conn_open(db_conn_t *c, int64_t deadline)
 {
@@ -307,30 +374,23 @@ static int conn_open(db_conn_t *c, int64_t deadline)
         }
         return -1;
     }
-    for (size_t t = 0; t < ntables; t++) {
-        for (size_t i = 0; i < tables[t].n; i++) {
-            const db_stmt_t *st = &tables[t].stmts[i];
-            PGresult *res = NULL;
-            wait_t w = PQsendPrepare(c->pg, st->name, st->sql, st->nparams, NULL)
-                           ? await_result(c->pg, deadline, &res)
-                           : W_BROKEN;
-            if (w != W_DONE || PQresultStatus(res) != PGRES_COMMAND_OK) {
-                log_error("event=db_prepare_failed role=%s stmt=%s timeout=%s error=%s",
-                          role_name(c->role), st->name, w == W_TIMEOUT ? "yes" : "no",
-                          log_q(res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg)));
-                PQclear(res);
-                conn_drop(c);
-                /* A statement that does not prepare is a bug or a schema
-                 * mismatch: this thread backs off. A server that stopped
-                 * answering: the whole worker does, as after a connect
-                 * timeout. */
-                c->retry_after_ms = ktime_mono_ms() + conf.backoff_ms;
-                if (w == W_TIMEOUT)
-                    mark_down(c->role);
-                return -1;
-            }
-            PQclear(res);
-        }
+    const char *failed = "";
+    PGresult *res = NULL;
+    wait_t w = prepare_all(c->pg, deadline, &failed, &res);
+    if (w != W_DONE || res) {
+        log_error("event=db_prepare_failed role=%s stmt=%s timeout=%s error=%s", role_name(c->role),
+                  failed, w == W_TIMEOUT ? "yes" : "no",
+                  log_q(res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg)));
+        PQclear(res);
+        conn_drop(c);
+        /* A statement that does not prepare is a bug or a schema
+         * mismatch: this thread backs off. A server that stopped
+         * answering: the whole worker does, as after a connect
+         * timeout. */
+        c->retry_after_ms = ktime_mono_ms() + conf.backoff_ms;
+        if (w == W_TIMEOUT)
+            mark_down(c->role);
+        return -1;
     }
     mark_up(c->role);
     log_debug("event=db_connected role=%s", role_name(c->role));

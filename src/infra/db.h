@@ -19,8 +19,10 @@
  *     from BEGIN (a bound per transaction, not per statement, so a thread
  *     holds row locks and its connection for at most that long); ROLLBACK
  *     gets its own bound of at most 1 s;
- *   - connecting (and preparing the statements) counts against the call
- *     that needed the connection, and at most DB_CONNECT_TIMEOUT_S.
+ *   - connecting (and preparing the statements, one pipelined round trip)
+ *     takes at most DB_CONNECT_TIMEOUT_S and never outlasts the deadline of
+ *     what needed the connection (db_get: the role's, i.e. a replica
+ *     connection the read deadline, a primary one the write deadline).
  * On expiry the connection is dropped (the server rolls back an open
  * transaction when it sees it go) and the call fails SERVICE_UNAVAILABLE
  * "database timed out". A COMMIT whose answer did not come is an unknown

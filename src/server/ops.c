@@ -26,16 +26,15 @@ static void health(http_req_t *r)
     http_text(r, 200, "application/json; charset=utf-8", body, sizeof(body) - 1);
 }
 
-/* A ping's bound, connect included: a frozen server answers DOWN within
- * it instead of holding /ready (and the load balancer's probe) for the
- * read deadline. */
-#define PING_TIMEOUT_MS 500
-
 /* Runs the ping on this thread's connection to role. */
 static bool ping(db_role_t role, bool *in_recovery)
 {
     err_t e;
-    int64_t cap = db_deadline_cap(ktime_mono_ms() + PING_TIMEOUT_MS);
+    /* A ping is a read: a frozen server answers DOWN within
+     * DB_READ_TIMEOUT_MS, connect included, instead of holding /ready (and
+     * the load balancer's probe); the cap also keeps the primary's write
+     * deadline off it. */
+    int64_t cap = db_deadline_cap(ktime_mono_ms() + srv_cfg.db_read_timeout_ms);
     db_conn_t *c = db_get(role, &e);
     PGresult *res = (c && db_conn_role(c) == role) ? db_exec(c, &ops_stmts[0], NULL, &e) : NULL;
     db_deadline_cap(cap);
