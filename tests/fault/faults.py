@@ -764,8 +764,14 @@ def freeze_checks(s, load, cfg, log_offset):
     back = back_to_normal(kind, load)
     bound = wait_ms(kind, cfg) + RECOVERY_MARGIN_MS
     if back is None or back * 1000 > bound:
+        br = {"primary": "replica"}.get(kind, kind)
+        seen = []
+        for x in load["samples"]:
+            if x[0] >= t_off and x[1].get(br) and (not seen or seen[-1] != x[1][br]):
+                seen.append(x[1][br])
         fails.append(f"not back to normal within {bound} ms of the fault's end"
-                     + (f" ({back * 1000:.0f} ms)" if back is not None else ""))
+                     + (f" ({back * 1000:.0f} ms)" if back is not None else "")
+                     + f" ({br} breaker after it: {' > '.join(seen)})")
     notes = []
     if stop:
         notes.append(f"stop took {stop.stop_ms:.0f} ms (STOP_TIMEOUT_MS {stop_limit})")
