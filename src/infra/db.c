@@ -29,8 +29,9 @@ struct db_conn {
     bool in_tx;
     bool permit; /* holds a replica-breaker permit for the next statement */
     breaker_ticket_t ticket;
-    int64_t tx_deadline_ms; /* in_tx: when the whole transaction must be over */
-    int64_t retry_after_ms; /* monotonic; connect attempts wait until then */
+    int64_t tx_deadline_ms;    /* in_tx: when the whole transaction must be over */
+    int64_t retry_after_ms;    /* monotonic; connect attempts wait until then */
+    int64_t server_timeout_ms; /* this connection's statement_timeout */
     char sqlstate[6];
 };
 
@@ -193,9 +194,6 @@ static PGconn *connect_by(db_role_t role, int64_t deadline, wait_t *why)
     return pg;
 }
 
-/* Waits for the answer to what was just sent on pg: flushes the request,
- * then reads until libpq has every result. *res gets the last result (an
- * error result wins over a later one), NULL when none. */
 /* Sends what libpq has queued for the server, by deadline. */
 static wait_t flush_by(PGconn *pg, int64_t deadline)
 {
@@ -215,6 +213,10 @@ static wait_t flush_by(PGconn *pg, int64_t deadline)
     }
 }
 
+/* Waits for the answer to what was just sent on pg: flushes the request,
+ * then reads until libpq has every result. *res gets the last result (an
+ * error result wins over a later one), NULL when none; with W_BROKEN it may
+ * hold libpq's error result for the lost connection (PQclear it). */
 static wait_t await_result(PGconn *pg, int64_t deadline, PGresult **res)
 {
     *res = NULL;
@@ -280,6 +282,15 @@ static void mark_up(db_role_t role)
 {
     if (atomic_load_explicit(&down_until_ms[role], memory_order_relaxed) != 0)
         atomic_store_explicit(&down_until_ms[role], 0, memory_order_relaxed);
+}
+
+/* A connect that got no answer for this long marks the server down for the
+ * worker; a shorter one was cut by a short cap (/ready, a stopping flush),
+ * which says nothing about the server. */
+static int64_t connect_budget_ms(void)
+{
+    int64_t c = conf.connect_timeout_s * 1000;
+    return c < conf.read_timeout_ms ? c : conf.read_timeout_ms;
 }
 
 /* A failed connect that took this long was a timeout, not a refusal. */
@@ -366,12 +377,12 @@ static int conn_open(db_conn_t *c, int64_t deadline)
          * restarted server is used by the very next request, not one
          * backoff later. */
         int64_t end = ktime_mono_ms();
-        if (end - now >= SLOW_CONNECT_MS) {
+        if (end - now >= SLOW_CONNECT_MS)
             c->retry_after_ms = end + conf.backoff_ms;
-            mark_down(c->role);
-        } else {
-            mark_up(c->role);
-        }
+        if (why == W_TIMEOUT && end - now >= connect_budget_ms())
+            mark_down(c->role); /* no answer in a whole connect budget */
+        else if (why != W_TIMEOUT && end - now < SLOW_CONNECT_MS)
+            mark_up(c->role); /* refused: someone is there, try again at once */
         return -1;
     }
     const char *failed = "";
@@ -388,11 +399,13 @@ static int conn_open(db_conn_t *c, int64_t deadline)
          * answering: the whole worker does, as after a connect
          * timeout. */
         c->retry_after_ms = ktime_mono_ms() + conf.backoff_ms;
-        if (w == W_TIMEOUT)
+        if (w == W_TIMEOUT && ktime_mono_ms() - now >= connect_budget_ms())
             mark_down(c->role);
         return -1;
     }
     mark_up(c->role);
+    c->server_timeout_ms =
+        db_server_timeout_ms(conf.statement_timeout_ms, role_timeout_ms(c->role));
     log_debug("event=db_connected role=%s", role_name(c->role));
     return 0;
 }
@@ -537,11 +550,12 @@ PGresult *db_exec(db_conn_t *c, const db_stmt_t *st, const char *const *params, 
             mark_up(c->role);
             return res;
         }
-        /* A statement that had its own whole deadline, under a server-side
-         * statement_timeout below it, got no answer at all: the server is
-         * not answering. (One in a transaction may have run out of the
-         * transaction's budget on a healthy server.) */
-        if (client_timeout && !c->in_tx)
+        /* No answer at all, not even the server's own statement_timeout
+         * cancelling it: the server is not answering. (A statement in a
+         * transaction may have run out of the transaction's budget, and a
+         * read on the primary, whose statement_timeout is the writes', may
+         * just be slow: neither says the server is gone.) */
+        if (client_timeout && !c->in_tx && ktime_mono_ms() - t0 >= c->server_timeout_ms)
             mark_down(c->role);
         snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", state ? state : "");
         if (client_timeout || broken) {
@@ -612,8 +626,8 @@ static int simple(db_conn_t *c, const char *sql, int64_t deadline, err_t *err)
         mark_up(c->role);
         return 0;
     }
-    if (w == W_TIMEOUT && !c->in_tx) /* BEGIN: see db_exec */
-        mark_down(c->role);
+    if (w == W_TIMEOUT && !c->in_tx && ktime_mono_ms() - t0 >= c->server_timeout_ms)
+        mark_down(c->role); /* BEGIN: see db_exec */
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", state ? state : "");
     bool broken = w != W_DONE || !res || PQstatus(c->pg) != CONNECTION_OK;

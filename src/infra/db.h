@@ -32,7 +32,9 @@
  * on the replica is a failure (and a slow call) for the replica breaker,
  * and the read is run again on the primary in the same call when the cap
  * (db_deadline_cap) leaves time. After a call that got no answer at all (a
- * connect, or a statement with its own deadline, timed out), the worker's
+ * connect timed out, or a statement outside a transaction waited past its
+ * connection's server-side statement_timeout, which a live server would
+ * have answered with a cancellation), the worker's
  * threads fail fast on that server for the reconnect backoff while one of
  * them probes, so a frozen server costs one timeout per backoff and worker,
  * not one per request (a replica read that fails fast goes to the primary

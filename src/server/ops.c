@@ -30,13 +30,16 @@ static void health(http_req_t *r)
 static bool ping(db_role_t role, bool *in_recovery)
 {
     err_t e;
-    /* A ping is a read: a frozen server answers DOWN within
-     * DB_READ_TIMEOUT_MS, connect included, instead of holding /ready (and
-     * the load balancer's probe); the cap also keeps the primary's write
-     * deadline off it. */
-    int64_t cap = db_deadline_cap(ktime_mono_ms() + srv_cfg.db_read_timeout_ms);
+    /* Connecting (when this thread has no connection yet: a new worker
+     * after a reload) is bounded by DB_CONNECT_TIMEOUT_S like any connect;
+     * the ping itself is a read: a frozen server answers DOWN within
+     * DB_READ_TIMEOUT_MS instead of holding /ready (and the load balancer's
+     * probe), and the worker then fails fast on it. */
     db_conn_t *c = db_get(role, &e);
-    PGresult *res = (c && db_conn_role(c) == role) ? db_exec(c, &ops_stmts[0], NULL, &e) : NULL;
+    if (c == NULL || db_conn_role(c) != role)
+        return false;
+    int64_t cap = db_deadline_cap(ktime_mono_ms() + srv_cfg.db_read_timeout_ms);
+    PGresult *res = db_exec(c, &ops_stmts[0], NULL, &e);
     db_deadline_cap(cap);
     if (res == NULL)
         return false;
