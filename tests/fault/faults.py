@@ -884,11 +884,14 @@ def run_scenario(s, a, c, payers, pid, base_cfg):
     if s.get("stop"):
         # documented bound of a stop while the primary is unreachable: the
         # views buffered since the outage began (served from the freeze to the
-        # signal), plus the c requests in flight
+        # signal: the counter's last sample before it plus one sampling
+        # interval's worth, the samples being 250 ms apart), plus the c
+        # requests in flight
         inside = [x[3].get(MONITORED[6]) for x in load["samples"]
                   if x[3] and load["t_on"] <= x[0] <= s["stop"].t_signal]
         before = [x[3].get(MONITORED[6]) for x in load["samples"] if x[3] and x[0] < load["t_on"]]
-        crash_allow = int((inside[-1] if inside else 0) - (before[-1] if before else 0)) + c
+        gap = inside[-1] - inside[-2] if len(inside) > 1 else 0
+        crash_allow = int((inside[-1] + gap if inside else 0) - (before[-1] if before else 0)) + c
     else:
         # docs/profiles.md's crash bound: one interval buffered + one batch in
         # flight, of the killed process's views (at most the whole load's rate)
