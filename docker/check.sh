@@ -22,7 +22,7 @@ bad() { echo "FAIL $*"; failed=$((failed + 1)); }
 
 # Throwaway secrets so the file references resolve (git-ignored).
 mkdir -p "$D/secrets"
-for s in admin_token user_token_secret cursor_secret; do
+for s in admin_token member_jwt_secret cursor_secret; do
     [ -s "$D/secrets/$s" ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$D/secrets/$s"
 done
 
@@ -33,7 +33,7 @@ if out=$(yamllint -d '{extends: default, rules: {line-length: {max: 120}, docume
     ok "compose.yaml lints (yamllint)"; else bad "yamllint: $out"; fi
 
 # Keys the binary knows (check-config prints key=NAME for each).
-known=$(env -i PATH="$PATH" "$BIN" check-config 2>&1 | sed -n 's/.*event=config key=\([A-Z0-9_]*\) .*/\1/p' | sort -u)
+known=$(env -i PATH="$PATH" MEMBER_JWT_SECRET_FILE="$D/secrets/member_jwt_secret" "$BIN" check-config 2>&1 | sed -n 's/.*event=config key=\([A-Z0-9_]*\) .*/\1/p' | sort -u)
 [ -n "$known" ] || bad "cannot list the binary's keys with $BIN check-config"
 pool_keys=$(awk '/^x-pool-env:/{f=1; next} f && /^[^ ]/{f=0} f && /^  [A-Z0-9_]+:/{sub(":","",$1); print $1}' "$D/compose.yaml")
 unknown=""
@@ -78,9 +78,20 @@ if [ "$stages" -ge 2 ] && echo "$rt" | grep -qE '^USER [1-9]' && echo "$rt" | gr
     ok "Dockerfile: $stages stages, non-root pool with a health check, no -dev package at run time"
 else bad "Dockerfile: multi-stage / USER / HEALTHCHECK / -dev check failed"; fi
 
+# Only nginx reaches the pool: the runtime image exposes no port and sets no
+# TCP LISTEN, the pool service publishes none, and the socket volume is
+# mounted by exactly the pool and nginx.
+svc_block() { awk -v s="  $1:" '$0 == s {f=1; next} f && /^  [a-z]/ {f=0} f' "$D/compose.yaml"; }
+users=$(awk '/^services:/{f=1} /^(secrets|volumes):/{f=0} f && /^  [a-z-]+:$/{svc=$1} f && /fcgi-sockets:/{print svc}' "$D/compose.yaml" | tr -d : | sort -u | tr '\n' ' ')
+if ! echo "$rt" | grep -qE '^EXPOSE|LISTEN=[^ ]*:[0-9]' && ! svc_block pool | grep -q 'ports:' \
+   && [ "$users" = "nginx pool " ]; then
+    ok "the pool listens only on sockets in a volume shared with nginx (no port)"
+else bad "the pool is reachable other than from nginx (EXPOSE, ports, TCP LISTEN, or the socket volume is mounted by: $users)"; fi
+
 tmp=$(mktemp -d)
 if ( export ROOT STACK_DIR=$tmp NGINX_LISTEN_ADDR=0.0.0.0 HTTP_PORT=8080 ADMIN_PORT=8081 \
-        STACK_UPSTREAMS="        server 127.0.0.1:9 max_fails=1 fail_timeout=5s;"
+        STACK_UPSTREAMS="        server unix:$tmp/pool.sock max_fails=1 fail_timeout=5s;" \
+        STACK_ADMIN_UPSTREAMS="        server unix:$tmp/pool-admin.sock max_fails=1 fail_timeout=5s;"
      . "$ROOT/scripts/lib/stack.sh"; mkdir -p "$tmp/run" "$tmp/log"; render_nginx
      nginx -t -q -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -g "error_log $tmp/log/e.log;" ) 2>"$tmp/err"; then
     ok "nginx configuration as the nginx image renders it passes nginx -t"

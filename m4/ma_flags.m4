@@ -1,8 +1,14 @@
 # ma_flags.m4: warning and sanitizer flags (fuzz targets: tests/fuzz/run.sh).
 
-# MA_WARNINGS: -Wall -Wextra -Werror and a few more that catch real bugs.
+# MA_WARNINGS: -Wall -Wextra and a few more that catch real bugs; -Werror
+# only with --enable-werror (CI and scripts/test pass it), so a newer
+# compiler's new warning does not stop a user's build.
 AC_DEFUN([MA_WARNINGS], [
-  MA_WARN_CFLAGS="-Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith -Wno-format-nonliteral"
+  AC_ARG_ENABLE([werror],
+    [AS_HELP_STRING([--enable-werror], [treat compiler warnings as errors (CI)])],
+    [], [enable_werror=no])
+  MA_WARN_CFLAGS="-Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith -Wno-format-nonliteral"
+  AS_IF([test "x$enable_werror" = xyes], [MA_WARN_CFLAGS="$MA_WARN_CFLAGS -Werror"])
   AC_SUBST([MA_WARN_CFLAGS])
 ])
 

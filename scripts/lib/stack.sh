@@ -43,6 +43,11 @@ export TOSS_API_BASE=${TOSS_API_BASE:-http://127.0.0.1:$STACK_SANDBOX_PORT}
 export TOSS_SECRET_KEY=${TOSS_SECRET_KEY:-test_sk_sandbox_0000000000000000}
 export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://127.0.0.1:$HTTP_PORT/api/v1/payments}
 export WORKERS=${WORKERS:-$(nproc)}
+# Member JWTs (docs/API.md "Member tokens"): the environment wins; otherwise
+# HS256 with a secret generated into the state folder (pool_env), and this
+# issuer and audience (set either to "" to leave it unchecked).
+export MEMBER_JWT_ISSUER=${MEMBER_JWT_ISSUER-memberapi-local}
+export MEMBER_JWT_AUDIENCE=${MEMBER_JWT_AUDIENCE-memberapi}
 
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
 PG_USER=postgres
@@ -51,9 +56,11 @@ PGDATA_REPLICA=$STACK_DIR/pg/replica
 RUN=$STACK_DIR/run
 LOGS=$STACK_DIR/log
 SOCK=$RUN/memberapi.sock
+# The admin routes' socket: only nginx's admin server uses it.
+ADMIN_SOCK=$RUN/memberapi-admin.sock
 
-PACKAGES="gcc make autoconf automake libtool pkg-config libfcgi-dev libpq-dev libhiredis-dev
-  libjson-c-dev libcurl4-openssl-dev libssl-dev libcunit1-dev postgresql postgresql-client
+PACKAGES="gcc make dpkg-dev autoconf automake libtool pkg-config libfcgi-dev libpq-dev libhiredis-dev
+  libjson-c-dev libcurl4-openssl-dev libssl-dev libjwt-dev libcunit1-dev postgresql postgresql-client
   redis-server redis-tools nginx-light apache2-utils python3 curl procps iproute2 nftables socat clang
   libclang-rt-dev clang-format docker-compose yamllint shellcheck python3-yaml
   nodejs npm chromium fonts-noto-cjk"
@@ -88,25 +95,66 @@ ensure_packages() {
         printf '#!/bin/sh\nexit 101\n' > $policy && chmod +x $policy && made_policy=1
     fi
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null 2>&1 || apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || {
+    # Another apt-get (a second checkout's tests) may hold the lock: wait for it.
+    local lock=(-o DPkg::Lock::Timeout=600)
+    apt-get "${lock[@]}" update -qq >/dev/null 2>&1 || apt-get "${lock[@]}" update -qq
+    apt-get "${lock[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || {
         [ $made_policy = 1 ] && rm -f $policy; die "apt-get install failed"; }
     [ $made_policy = 1 ] && rm -f $policy
     PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
     return 0
 }
 
+# Security fixes of the libraries the pool links and the servers the stack
+# runs: upgraded (within Debian 12) at most once a day per checkout; then the
+# libfcgi that fixes CVE-2025-23016 (a heap overflow in FastCGI parameter
+# parsing) is required.
+UPGRADE_PACKAGES="libfcgi0ldbl libfcgi-dev libpq5 libpq-dev libssl3 libssl-dev libjwt0 libcurl4
+  libcurl4-openssl-dev libhiredis0.14 libjson-c5 nginx-light postgresql redis-server"
+LIBFCGI_FIXED=2.4.2-2+deb12u1
+upgrade_packages() {
+    local stamp=$ROOT/.stack-upgraded lock=(-o DPkg::Lock::Timeout=600)
+    if [ "$(id -u)" = 0 ] && ! find "$stamp" -mmin -1440 2>/dev/null | grep -q .; then
+        local installed=() p
+        for p in $UPGRADE_PACKAGES; do
+            dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' && installed+=("$p")
+        done
+        export DEBIAN_FRONTEND=noninteractive
+        if apt-get "${lock[@]}" update -qq >/dev/null 2>&1 \
+            && apt-get "${lock[@]}" install -y -qq --only-upgrade "${installed[@]}" >/dev/null 2>&1; then
+            touch "$stamp"
+        else
+            say "warning: could not upgrade packages (no package registry?); checking versions as installed"
+        fi
+    fi
+    local v
+    v=$(dpkg-query -W -f='${Version}' libfcgi0ldbl 2>/dev/null)
+    dpkg --compare-versions "${v:-0}" ge "$LIBFCGI_FIXED" \
+        || die "libfcgi0ldbl ${v:-missing} has CVE-2025-23016; $LIBFCGI_FIXED or newer is needed (apt-get update && apt-get install libfcgi0ldbl)"
+}
+
 # ---- build ----------------------------------------------------------------
 
 # build DIR [configure args...]: out-of-tree autotools build.
+# build DIR [CONFIGURE-ARGS...]: configures (when the arguments or flags
+# changed) and builds in DIR, with Debian's hardening flags (dpkg-buildflags,
+# hardening=+all: PIE, stack protector, RELRO and BIND_NOW, CET, format
+# checks, _FORTIFY_SOURCE). The sanitizer build leaves _FORTIFY_SOURCE out:
+# ASan's interceptors replace the fortified functions.
 build() {
     local dir=$1; shift
     ( cd "$ROOT" && { [ -x configure ] && [ configure -nt configure.ac ] && [ Makefile.in -nt Makefile.am ]; } \
         || autoreconf -fi >/dev/null 2>&1 ) || die "autoreconf failed"
     mkdir -p "$dir"
-    local want="$*"
+    local opts=hardening=+all cflags cppflags ldflags
+    case " $* " in *" --enable-sanitizers "*) opts=hardening=+all,-fortify ;; esac
+    cflags=$(DEB_BUILD_MAINT_OPTIONS=$opts dpkg-buildflags --get CFLAGS)
+    cppflags=$(DEB_BUILD_MAINT_OPTIONS=$opts dpkg-buildflags --get CPPFLAGS)
+    ldflags=$(DEB_BUILD_MAINT_OPTIONS=$opts dpkg-buildflags --get LDFLAGS)
+    local want="$* | $cflags | $cppflags | $ldflags"
     if [ ! -f "$dir/Makefile" ] || [ "$(cat "$dir/.configure-args" 2>/dev/null)" != "$want" ]; then
-        ( cd "$dir" && "$ROOT/configure" -q "$@" ) || die "configure failed"
+        ( cd "$dir" && CFLAGS=$cflags CPPFLAGS=$cppflags LDFLAGS=$ldflags "$ROOT/configure" -q "$@" ) \
+            || die "configure failed"
         echo "$want" > "$dir/.configure-args"
     fi
     make -C "$dir" -j"$(nproc)" -s >/dev/null || make -C "$dir" -j1 || die "build failed"
@@ -275,7 +323,7 @@ secret_file() {
 }
 
 admin_token() {
-    secret_file user_token_secret
+    secret_file member_jwt_secret
     secret_file cursor_secret
     if [ -n "${ADMIN_TOKEN:-}" ]; then
         printf '%s\n' "$ADMIN_TOKEN" > "$STACK_DIR/admin_token"
@@ -286,17 +334,38 @@ admin_token() {
     chmod 600 "$STACK_DIR/admin_token"
 }
 
+# The user nginx's workers run as: www-data when run as root and www-data
+# can read the checkout, root when it cannot, else the caller (no user line).
+nginx_user() {
+    [ "$(id -u)" = 0 ] || return 0
+    if id www-data >/dev/null 2>&1 && runuser -u www-data -- test -r "$ROOT/nginx/html/health.json" 2>/dev/null; then
+        echo www-data
+    else
+        echo root
+    fi
+}
+
 # The pool's environment: the configuration table plus the stack's paths.
+# The sockets are 0660, of nginx's group: nothing else on the machine may
+# connect to them (a pool run by the same user as nginx needs no group).
 pool_env() {
+    local group=""
+    [ "$(nginx_user)" = www-data ] && group=$(id -gn www-data)
     cat <<ENV
 LISTEN=$SOCK
-SOCKET_MODE=0666
+ADMIN_LISTEN=$ADMIN_SOCK
+SOCKET_MODE=0660
+SOCKET_GROUP=$group
 PID_FILE=$RUN/pool.pid
 LOG_FILE=$LOGS/memberapi.log
 ADMIN_TOKEN_FILE=$STACK_DIR/admin_token
-USER_TOKEN_SECRET_FILE=$STACK_DIR/user_token_secret
 CURSOR_SECRET_FILE=$STACK_DIR/cursor_secret
 ENV
+    # The generated HS256 secret, unless the environment brings its own
+    # secret or a public key (RS256/ES256).
+    if [ -z "${MEMBER_JWT_SECRET:-}${MEMBER_JWT_SECRET_FILE:-}${MEMBER_JWT_PUBLIC_KEY_FILE:-}" ]; then
+        echo "MEMBER_JWT_SECRET_FILE=$STACK_DIR/member_jwt_secret"
+    fi
 }
 
 start_pool() {
@@ -307,25 +376,31 @@ start_pool() {
     ( set -a; . "$STACK_DIR/pool.env"; set +a
       exec setsid "$MEMBERAPI_BIN" serve >> "$LOGS/memberapi.log" 2>&1 < /dev/null ) &
     local i
-    for ((i = 0; i < 100; i++)); do [ -S "$SOCK" ] && pid_alive "$RUN/pool.pid" && return 0; sleep 0.1; done
+    for ((i = 0; i < 100; i++)); do
+        [ -S "$SOCK" ] && [ -S "$ADMIN_SOCK" ] && pid_alive "$RUN/pool.pid" && return 0
+        sleep 0.1
+    done
     tail -5 "$LOGS/memberapi.log" >&2
     die "the pool did not start (see $LOGS/memberapi.log)"
 }
 
 render_nginx() {
     mkdir -p "$STACK_DIR/nginx/tmp" "$LOGS" "$RUN"
-    local user_line="" servers keepalive="" keepconn="fastcgi_keep_conn off;"
-    if [ "$(id -u)" = 0 ]; then
-        if id www-data >/dev/null 2>&1 && runuser -u www-data -- test -r "$ROOT/nginx/html/health.json" 2>/dev/null; then
-            user_line="user www-data;"
-            chown -R www-data "$STACK_DIR/nginx/tmp"
-        else
-            user_line="user root;"
-        fi
+    local user_line="" servers admin_servers keepalive="" keepconn="fastcgi_keep_conn off;" nuser
+    nuser=$(nginx_user)
+    if [ -n "$nuser" ]; then
+        user_line="user $nuser;"
+        [ "$nuser" = www-data ] && chown -R www-data "$STACK_DIR/nginx/tmp"
     fi
     servers=${STACK_UPSTREAMS:-"        server unix:$SOCK;"}
+    admin_servers=${STACK_ADMIN_UPSTREAMS:-"        server unix:$ADMIN_SOCK;"}
     if [ "$STACK_FCGI_KEEPALIVE" != 0 ]; then
-        keepalive="        keepalive $STACK_FCGI_KEEPALIVE;"
+        # nginx must drop an idle kept connection before the pool does
+        # (FCGI_READ_TIMEOUT_MS), or it may send a request on a connection
+        # the pool is closing.
+        local idle_s=$(( ${FCGI_READ_TIMEOUT_MS:-5000} / 1000 - 1 ))
+        [ "$idle_s" -lt 1 ] && idle_s=1
+        keepalive="        keepalive $STACK_FCGI_KEEPALIVE;"$'\n'"        keepalive_timeout ${idle_s}s;"
         keepconn="fastcgi_keep_conn on;"
     fi
     local max_body=${MAX_BODY_BYTES:-65536}
@@ -342,8 +417,12 @@ render_nginx() {
         -e "s|@MAX_BODY@|$max_body|g" -e "s|@NOFILE@|$nofile|" \
         -e "s|@PAYMENT_RATE@|$STACK_PAYMENT_RATE|" -e "s|@PAYMENT_BURST@|$STACK_PAYMENT_BURST|" \
         -e "s|@FASTCGI_KEEP_CONN@|$keepconn|" \
-        -e "s|@UPSTREAM_KEEPALIVE@|$keepalive|" \
-        "$ROOT/nginx/nginx.conf.in" | awk -v s="$servers" '{ if ($0 == "@UPSTREAM_SERVERS@") print s; else print }' \
+        "$ROOT/nginx/nginx.conf.in" \
+        | awk -v s="$servers" -v a="$admin_servers" -v k="$keepalive" '
+            $0 == "@UPSTREAM_SERVERS@" { print s; next }
+            $0 == "@ADMIN_UPSTREAM_SERVERS@" { print a; next }
+            $0 == "@UPSTREAM_KEEPALIVE@" { print k; next }
+            { print }' \
         > "$STACK_DIR/nginx/nginx.conf"
     frontend_config
 }

@@ -1,7 +1,10 @@
-/* module.c: the auth module's configuration and its operator route
- *   POST /internal/v1/users/{id}/tokens   mint a member token (admin)
+/* module.c: the auth module's configuration, its key reload on SIGHUP and
+ * its operator route
+ *   POST /internal/v1/users/{id}/tokens   mint an HS256 member JWT (admin)
  * It does not check that the user exists: a token for an unknown member
- * identifies nobody who can be found, and minting stays free of I/O. */
+ * identifies nobody who can be found (routes about that user answer 404),
+ * and minting stays free of I/O. With RS256/ES256 this service holds no
+ * private key and the route answers 503. */
 #include "auth/auth.h"
 #include "common/ktime.h"
 #include "server/module.h"
@@ -11,14 +14,13 @@
 static void mint(http_req_t *r)
 {
     err_t e;
-    int64_t uid;
-    if (auth_admin(r, &e) != 0 || http_path_id(r, 0, "user id", &uid, &e) != 0) {
+    int64_t uid, exp;
+    char tok[AUTH_TOKEN_MAX + 1], when[KTIME_BUFSZ];
+    if (auth_admin(r, &e) != 0 || http_path_id(r, 0, "user id", &uid, &e) != 0 ||
+        auth_mint(uid, ktime_now_us() / 1000000, tok, &exp, &e) != 0) {
         http_error(r, &e);
         return;
     }
-    int64_t exp = ktime_now_us() / 1000000 + auth_token_ttl_s();
-    char tok[AUTH_TOKEN_MAX], when[KTIME_BUFSZ];
-    auth_member_token(uid, exp, tok);
     ktime_format_kst(exp, when);
     jw_t *w = http_ok_begin(r, 201, NULL);
     jw_obj_begin(w);
@@ -48,4 +50,5 @@ const srv_module_t auth_module = {
     .name = "auth",
     .configure = auth_configure,
     .init = init,
+    .reload = auth_reload,
 };

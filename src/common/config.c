@@ -18,12 +18,46 @@ static struct {
 } tables[MAX_TABLES];
 static size_t ntables;
 
-/* The raw values of the last successful load, for cfg_raw. */
-static struct raw {
+/* The raw values of the last successful load: cfg_raw (secrets excluded),
+ * what a reload compares against, and what it restores. */
+typedef struct raw {
     char *name;
-    char *val;
-} raws[MAX_FILE_KEYS];
+    char *val; /* NULL: no value */
+    bool secret;
+} raw_t;
+static raw_t *raws;
 static size_t nraws;
+
+/* Flags by key name (cfg_flag). */
+#define MAX_FLAGGED 128
+static struct {
+    const char *name;
+    unsigned flags;
+} flagged[MAX_FLAGGED];
+static size_t nflagged;
+
+void cfg_flag(const char *const *names, size_t n, unsigned flags)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t j = 0;
+        while (j < nflagged && strcmp(flagged[j].name, names[i]) != 0)
+            j++;
+        if (j == nflagged) {
+            if (nflagged == MAX_FLAGGED)
+                abort();
+            flagged[nflagged++].name = names[i];
+        }
+        flagged[j].flags |= flags;
+    }
+}
+
+static unsigned key_flags(const cfg_key_t *k)
+{
+    for (size_t j = 0; j < nflagged; j++)
+        if (strcmp(flagged[j].name, k->name) == 0)
+            return flagged[j].flags;
+    return 0;
+}
 
 void cfg_register(const cfg_key_t *keys, size_t n)
 {
@@ -149,6 +183,12 @@ static char *lookup(const cfg_key_t *k, const kvfile_t *kv, char *err, size_t er
     return k->def ? xstrdup(k->def) : NULL;
 }
 
+/* Whether an error may quote the key's value. */
+static bool echoable(const cfg_key_t *k)
+{
+    return k->type != CFG_SECRET && !(key_flags(k) & CFG_F_SECRET_VALUE);
+}
+
 static int validate(const cfg_key_t *k, const char *v, char *err, size_t errlen)
 {
     if (v == NULL) {
@@ -182,6 +222,9 @@ static int validate(const cfg_key_t *k, const char *v, char *err, size_t errlen)
             if (k->type == CFG_SECRET)
                 snprintf(err, errlen, "%s: expected %s (%lld..%zu characters)", k->name, k->help,
                          (long long)k->min, max);
+            else if (!echoable(k))
+                snprintf(err, errlen, "%s: expected %s (%lld..%zu characters, got %zu)", k->name,
+                         k->help, (long long)k->min, max, len);
             else
                 snprintf(err, errlen, "%s: expected %s (%lld..%zu characters), got '%.64s'",
                          k->name, k->help, (long long)k->min, max, v);
@@ -193,8 +236,9 @@ static int validate(const cfg_key_t *k, const char *v, char *err, size_t errlen)
     if (k->check) {
         char why[256] = "";
         if (k->check(v, why, sizeof(why)) != 0) {
-            if (k->type == CFG_SECRET)
-                snprintf(err, errlen, "%s: %s", k->name, why);
+            if (!echoable(k))
+                snprintf(err, errlen, "%s: %s (the value is not shown: it may hold a secret)",
+                         k->name, why);
             else
                 snprintf(err, errlen, "%s: %s, got '%.64s'", k->name, why, v);
             return -1;
@@ -227,6 +271,39 @@ static void store(const cfg_key_t *k, char *v)
     }
 }
 
+static const raw_t *raw_find(const raw_t *r, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(r[i].name, name) == 0)
+            return &r[i];
+    return NULL;
+}
+
+static bool same_value(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static void raws_free(raw_t *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(r[i].name);
+        free(r[i].val);
+    }
+    free(r);
+}
+
+static raw_t *raws_copy(const raw_t *r, size_t n)
+{
+    raw_t *c = xcalloc(n ? n : 1, sizeof(*c));
+    for (size_t i = 0; i < n; i++) {
+        c[i].name = xstrdup(r[i].name);
+        c[i].val = r[i].val ? xstrdup(r[i].val) : NULL;
+        c[i].secret = r[i].secret;
+    }
+    return c;
+}
+
 int cfg_load(const char *file, char *err, size_t errlen)
 {
     kvfile_t kv = { .n = 0 };
@@ -252,23 +329,24 @@ int cfg_load(const char *file, char *err, size_t errlen)
         }
     }
     if (rc == 0) {
-        for (size_t i = 0; i < nraws; i++) {
-            free(raws[i].name);
-            free(raws[i].val);
-        }
-        nraws = 0;
+        raw_t *next = xcalloc(total ? total : 1, sizeof(*next));
         idx = 0;
         for (size_t t = 0; t < ntables; t++) {
             for (size_t i = 0; i < tables[t].n; i++, idx++) {
                 const cfg_key_t *k = &tables[t].keys[i];
-                store(k, vals[idx]);
-                if (nraws < MAX_FILE_KEYS && k->type != CFG_SECRET) {
-                    raws[nraws].name = xstrdup(k->name);
-                    raws[nraws].val = vals[idx] ? xstrdup(vals[idx]) : NULL;
-                    nraws++;
-                }
+                /* A value that did not change is left as it is: a module may
+                 * have normalised it in place at start. */
+                const raw_t *was = raw_find(raws, nraws, k->name);
+                if (was == NULL || !same_value(was->val, vals[idx]))
+                    store(k, vals[idx]);
+                next[idx].name = xstrdup(k->name);
+                next[idx].val = vals[idx] ? xstrdup(vals[idx]) : NULL;
+                next[idx].secret = k->type == CFG_SECRET;
             }
         }
+        raws_free(raws, nraws);
+        raws = next;
+        nraws = total;
     }
     for (size_t i = 0; i < total; i++)
         free(vals[i]);
@@ -277,12 +355,147 @@ int cfg_load(const char *file, char *err, size_t errlen)
     return rc;
 }
 
+/* A key's stored value, as a reload saves it to put it back exactly (a
+ * module may have normalised it in place at start). */
+typedef union {
+    int64_t i;
+    bool b;
+    char *s;
+} stored_t;
+
+static size_t key_count(void)
+{
+    size_t total = 0;
+    for (size_t t = 0; t < ntables; t++)
+        total += tables[t].n;
+    return total;
+}
+
+/* Every key's stored value, in table order (strings copied). */
+static stored_t *stored_save(void)
+{
+    size_t total = key_count();
+    stored_t *v = xcalloc(total ? total : 1, sizeof(*v));
+    size_t idx = 0;
+    for (size_t t = 0; t < ntables; t++) {
+        for (size_t i = 0; i < tables[t].n; i++, idx++) {
+            const cfg_key_t *k = &tables[t].keys[i];
+            if (k->type == CFG_INT)
+                v[idx].i = *(int64_t *)k->dst;
+            else if (k->type == CFG_BOOL)
+                v[idx].b = *(bool *)k->dst;
+            else
+                v[idx].s = *(char **)k->dst ? xstrdup(*(char **)k->dst) : NULL;
+        }
+    }
+    return v;
+}
+
+/* Puts a saved value back (a string's ownership moves to the key). */
+static void stored_put(const cfg_key_t *k, stored_t *v)
+{
+    if (k->type == CFG_INT) {
+        *(int64_t *)k->dst = v->i;
+    } else if (k->type == CFG_BOOL) {
+        *(bool *)k->dst = v->b;
+    } else {
+        free(*(char **)k->dst);
+        *(char **)k->dst = v->s;
+        v->s = NULL;
+    }
+}
+
+static void stored_free(stored_t *v)
+{
+    size_t idx = 0;
+    for (size_t t = 0; t < ntables; t++)
+        for (size_t i = 0; i < tables[t].n; i++, idx++)
+            if (tables[t].keys[i].type == CFG_STR || tables[t].keys[i].type == CFG_SECRET)
+                free(v[idx].s);
+    free(v);
+}
+
+/* Appends name to a comma list, "..." once it is full. */
+static void list_add(char *list, size_t cap, const char *name)
+{
+    size_t n = strlen(list);
+    if (n + strlen(name) + 5 > cap) {
+        if (n + 4 <= cap && (n < 3 || strcmp(list + n - 3, "...") != 0))
+            snprintf(list + n, cap - n, "%s...", n ? "," : "");
+        return;
+    }
+    snprintf(list + n, cap - n, "%s%s", n ? "," : "", name);
+}
+
+/* Every key back to its saved value, and the raw values to prev (whose
+ * ownership moves here). */
+static void rollback(stored_t *saved, raw_t *prev, size_t nprev)
+{
+    size_t idx = 0;
+    for (size_t t = 0; t < ntables; t++)
+        for (size_t i = 0; i < tables[t].n; i++, idx++)
+            stored_put(&tables[t].keys[i], &saved[idx]);
+    raws_free(raws, nraws);
+    raws = prev;
+    nraws = nprev;
+}
+
+int cfg_reload(const char *file, int (*check)(char *err, size_t errlen), cfg_reload_t *out,
+               char *err, size_t errlen)
+{
+    out->applied[0] = out->restart[0] = '\0';
+    size_t nprev = nraws;
+    raw_t *prev = raws_copy(raws, nraws);
+    stored_t *saved = stored_save();
+    char ignored[256];
+    int rc = -1;
+    if (cfg_load(file, err, errlen) != 0)
+        goto out;
+    /* The new values as a whole, restart-only ones included: a relation
+     * they break is refused now rather than at the next start. */
+    if (check && check(err, errlen) != 0)
+        goto rollback;
+    size_t idx = 0;
+    for (size_t t = 0; t < ntables; t++) {
+        for (size_t i = 0; i < tables[t].n; i++, idx++) {
+            const cfg_key_t *k = &tables[t].keys[i];
+            const raw_t *was = raw_find(prev, nprev, k->name);
+            raw_t *now = (raw_t *)raw_find(raws, nraws, k->name);
+            if (was == NULL || now == NULL || same_value(was->val, now->val))
+                continue;
+            if (!(key_flags(k) & CFG_F_RESTART)) {
+                list_add(out->applied, sizeof(out->applied), k->name);
+                continue;
+            }
+            /* Read only at start: keep the running value, so what the
+             * process reports is what it uses. */
+            list_add(out->restart, sizeof(out->restart), k->name);
+            stored_put(k, &saved[idx]);
+            free(now->val);
+            now->val = was->val ? xstrdup(was->val) : NULL;
+        }
+    }
+    if (out->restart[0] && check && check(err, errlen) != 0)
+        goto rollback;
+    rc = 0;
+    goto out;
+rollback:
+    rollback(saved, prev, nprev);
+    prev = NULL;
+    nprev = 0;
+    if (check)
+        check(ignored, sizeof(ignored)); /* the derived values of the running configuration */
+    out->applied[0] = out->restart[0] = '\0';
+out:
+    stored_free(saved);
+    raws_free(prev, nprev);
+    return rc;
+}
+
 const char *cfg_raw(const char *name)
 {
-    for (size_t i = 0; i < nraws; i++)
-        if (strcmp(raws[i].name, name) == 0)
-            return raws[i].val;
-    return NULL;
+    const raw_t *r = raw_find(raws, nraws, name);
+    return r && !r->secret ? r->val : NULL;
 }
 
 /* A URL's user:password part is a secret too. */

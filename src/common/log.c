@@ -40,6 +40,12 @@ int log_open(const char *path, log_level_t level)
     return log_reopen();
 }
 
+/* Request threads call write(2) on log_fd at any time, without a lock: the
+ * descriptor number must stay valid. The new file is opened on a temporary
+ * descriptor and dup3'd onto log_fd, which atomically switches the number to
+ * the new file (a write lands in the old file or the new one, never on a
+ * closed or reused descriptor); then the temporary is closed. Only the first
+ * open (at start, before any thread runs) assigns log_fd. */
 int log_reopen(void)
 {
     if (log_path[0] == '\0')
@@ -47,11 +53,14 @@ int log_reopen(void)
     int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0)
         return -1;
-    int old = log_fd;
-    log_fd = fd;
-    if (old != STDERR_FILENO && old >= 0)
-        close(old);
-    return 0;
+    int cur = __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE);
+    if (cur == STDERR_FILENO) {
+        __atomic_store_n(&log_fd, fd, __ATOMIC_RELEASE);
+        return 0;
+    }
+    int rc = dup3(fd, cur, O_CLOEXEC) < 0 ? -1 : 0;
+    close(fd);
+    return rc;
 }
 
 void log_set_level(log_level_t level)
@@ -126,7 +135,7 @@ void log_write(log_level_t level, const char *fmt, ...)
     line[n++] = '\n';
     ssize_t w;
     do {
-        w = write(log_fd, line, (size_t)n);
+        w = write(__atomic_load_n(&log_fd, __ATOMIC_ACQUIRE), line, (size_t)n);
     } while (w < 0 && errno == EINTR);
 }
 

@@ -1,6 +1,7 @@
 /* dispatch.c: from a parsed request to a handler's response (see http.h).
- * The checks run in the order a client can act on: body size, route (404),
- * method (405 with Allow), listener, query syntax (400), content type (415). */
+ * The checks run in the order a client can act on: a malformed path (400),
+ * body size, route (404), method (405 with Allow), listener, query syntax
+ * (400), content type (415). */
 #include "http/http.h"
 #include "common/crypto.h"
 #include "common/log.h"
@@ -82,8 +83,20 @@ void http_dispatch(http_req_t *r)
 {
     if (r->request_id == NULL)
         r->request_id = http_request_id_new(r->arena);
-    if (r->path == NULL)
+    if (r->path == NULL && r->malformed == NULL)
         r->path = "/";
+
+    /* A path that cannot be routed is refused before anything else, as nginx
+     * refuses a bad request line before it reads the body. */
+    char why[160];
+    if (r->malformed == NULL && http_path_check(r->path, why, sizeof(why)) != 0)
+        r->malformed = arena_strdup(r->arena, why);
+    if (r->malformed != NULL) {
+        if (r->path == NULL)
+            r->path = "/";
+        http_fail(r, ERR_INVALID_PARAMETER, "%s", r->malformed);
+        return;
+    }
 
     if (r->body_too_large) {
         http_fail(r, ERR_PAYLOAD_TOO_LARGE, "request body is larger than the limit");
@@ -107,7 +120,6 @@ void http_dispatch(http_req_t *r)
         return;
     }
 
-    char why[160];
     if (http_query_parse(r->arena, r->query_string, &r->query, &r->nquery, why, sizeof(why)) != 0) {
         http_fail(r, ERR_INVALID_PARAMETER, "%s", why);
         return;

@@ -15,26 +15,26 @@ static const char *param(FCGX_Request *fr, arena_t *a, const char *name)
     return v ? arena_strdup(a, v) : NULL;
 }
 
-void http_fcgi_read(http_req_t *r, FCGX_Request *fr, size_t max_body)
+int http_fcgi_read(http_req_t *r, FCGX_Request *fr, size_t max_body)
 {
     arena_t *a = r->arena;
     r->method_name = param(fr, a, "REQUEST_METHOD");
     r->method = http_method_parse(r->method_name);
     r->path = param(fr, a, "DOCUMENT_URI");
     if (r->path == NULL) {
+        /* DOCUMENT_URI is decoded (nginx's $uri); REQUEST_URI is not, so the
+         * same path means the same thing either way. */
         const char *uri = FCGX_GetParam("REQUEST_URI", fr->envp);
-        if (uri) {
-            const char *q = strchr(uri, '?');
-            r->path = arena_strndup(a, uri, q ? (size_t)(q - uri) : strlen(uri));
-        }
+        char why[160];
+        if (uri && http_path_decode(a, uri, &r->path, why, sizeof(why)) != 0)
+            r->malformed = arena_strdup(a, why);
     }
     r->query_string = param(fr, a, "QUERY_STRING");
     r->content_type = param(fr, a, "CONTENT_TYPE");
     r->authorization = param(fr, a, "HTTP_AUTHORIZATION");
     r->remote_addr = param(fr, a, "REMOTE_ADDR");
     r->request_id = http_request_id_valid(param(fr, a, "HTTP_X_REQUEST_ID"));
-    const char *listener = FCGX_GetParam("API_LISTENER", fr->envp);
-    r->admin = listener && strcmp(listener, "admin") == 0;
+    /* r->admin is the server's: which socket the connection came from. */
 
     const char *cl = FCGX_GetParam("CONTENT_LENGTH", fr->envp);
     int64_t len = 0;
@@ -49,7 +49,7 @@ void http_fcgi_read(http_req_t *r, FCGX_Request *fr, size_t max_body)
         int n;
         while (drained < DRAIN_MAX && (n = FCGX_GetStr(sink, sizeof(sink), fr->in)) > 0)
             drained += (size_t)n;
-        return;
+        return FCGX_GetError(fr->in) != 0 ? -1 : 0;
     }
     /* Read to EOF even past CONTENT_LENGTH; more than max_body is 413. */
     size_t cap = (size_t)len + 1;
@@ -63,7 +63,7 @@ void http_fcgi_read(http_req_t *r, FCGX_Request *fr, size_t max_body)
                 size_t drained = 0;
                 while (drained < DRAIN_MAX && FCGX_GetStr(sink, sizeof(sink), fr->in) > 0)
                     drained += sizeof(sink);
-                return;
+                return FCGX_GetError(fr->in) != 0 ? -1 : 0;
             }
             size_t ncap = cap * 2 > max_body + 1 ? max_body + 1 : cap * 2;
             buf = arena_grow(a, buf, cap + 1, ncap + 1);
@@ -77,6 +77,9 @@ void http_fcgi_read(http_req_t *r, FCGX_Request *fr, size_t max_body)
     buf[got] = '\0';
     r->body = buf;
     r->body_len = got;
+    /* a read error (the read timeout: the peer stopped sending) leaves a
+     * body that is not the one sent: the request must not run */
+    return FCGX_GetError(fr->in) != 0 ? -1 : 0;
 }
 
 int http_fcgi_write(http_req_t *r, FCGX_Request *fr)

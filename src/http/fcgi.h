@@ -12,8 +12,11 @@
 
 #include <fcgiapp.h>
 
-/* Fills r from the accepted request; reads the body (up to max_body bytes). */
-void http_fcgi_read(http_req_t *r, FCGX_Request *fr, size_t max_body);
+/* Fills r from the accepted request; reads the body (up to max_body bytes).
+ * Returns 0, or -1 when the body stopped arriving (a read error or the
+ * socket's read timeout): then r must not be dispatched. r->admin is not
+ * set here: the server knows which socket the request came from. */
+int http_fcgi_read(http_req_t *r, FCGX_Request *fr, size_t max_body);
 
 /* Writes r's response to the request's stdout. Returns 0, or -1 when the
  * web server went away (the response is lost; nothing else to do). */

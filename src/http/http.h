@@ -74,6 +74,7 @@ typedef struct http_req {
     const char *body;
     size_t body_len;
     bool body_too_large;
+    const char *malformed; /* why the request itself is unreadable (400), set by the reader */
     const http_route_t *route;
     int64_t start_us; /* monotonic */
 
@@ -112,6 +113,18 @@ void http_dispatch(http_req_t *r);
  * without NUL. Returns 0, or -1 with a client-safe message in err. */
 int http_query_parse(arena_t *a, const char *qs, http_kv_t **out, size_t *n, char *err,
                      size_t errlen);
+
+/* A decoded request path the router may see: it starts with '/', is valid
+ * UTF-8 and has no control characters (NUL, CR, LF, ... DEL); nginx hands
+ * over its decoded $uri and a path like "/a%0Ab" would otherwise reach
+ * handlers and logs. Returns 0, or -1 with a client-safe message in err. */
+int http_path_check(const char *path, char *err, size_t errlen);
+
+/* The path of a raw request URI ("/a%20b?x=1" -> "/a b"), for a request
+ * without DOCUMENT_URI: percent-decoded ('+' stays '+'), and then as
+ * http_path_check; a bad escape or %00 is an error. *out is in the arena.
+ * Returns 0, or -1 with a client-safe message in err. */
+int http_path_decode(arena_t *a, const char *uri, const char **out, char *err, size_t errlen);
 
 /* Percent-decodes s[0..n) into out (which has room for n+1); '+' -> ' ' when
  * plus_space. Returns the decoded length or -1 on a bad escape. */

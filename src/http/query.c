@@ -31,6 +31,50 @@ long http_pct_decode(const char *s, size_t n, char *out, bool plus_space)
     return (long)o;
 }
 
+int http_path_check(const char *path, char *err, size_t errlen)
+{
+    if (path == NULL || path[0] != '/') {
+        snprintf(err, errlen, "malformed path: it must start with '/'");
+        return -1;
+    }
+    size_t n = strlen(path);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)path[i];
+        if (c < 0x20 || c == 0x7f) {
+            snprintf(err, errlen, "malformed path: control character (%%%02X)", c);
+            return -1;
+        }
+    }
+    if (!str_utf8_valid(path, n)) {
+        snprintf(err, errlen, "malformed path: not valid UTF-8");
+        return -1;
+    }
+    return 0;
+}
+
+int http_path_decode(arena_t *a, const char *uri, const char **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (uri == NULL)
+        uri = "/";
+    const char *q = strchr(uri, '?');
+    size_t n = q ? (size_t)(q - uri) : strlen(uri);
+    char *buf = arena_alloc(a, n + 1);
+    long len = http_pct_decode(uri, n, buf, false);
+    if (len < 0) {
+        snprintf(err, errlen, "malformed percent-encoding in path");
+        return -1;
+    }
+    if (memchr(buf, '\0', (size_t)len) != NULL) {
+        snprintf(err, errlen, "malformed path: it contains a NUL byte (%%00)");
+        return -1;
+    }
+    if (http_path_check(buf, err, errlen) != 0)
+        return -1;
+    *out = buf;
+    return 0;
+}
+
 static int decode_part(arena_t *a, const char *s, size_t n, const char **out, char *err,
                        size_t errlen, const char *what)
 {
@@ -38,6 +82,12 @@ static int decode_part(arena_t *a, const char *s, size_t n, const char **out, ch
     long len = http_pct_decode(s, n, buf, true);
     if (len < 0) {
         snprintf(err, errlen, "malformed percent-encoding in query %s", what);
+        return -1;
+    }
+    /* A NUL would cut the C string short (and str_utf8_valid refuses it
+     * too); say so instead of calling it bad UTF-8. */
+    if (memchr(buf, '\0', (size_t)len) != NULL) {
+        snprintf(err, errlen, "query %s contains a NUL byte (%%00)", what);
         return -1;
     }
     if (!str_utf8_valid(buf, (size_t)len)) {

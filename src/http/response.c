@@ -99,6 +99,9 @@ jw_t *http_error_begin(http_req_t *r, const err_t *e)
     jw_t *w = &r->out;
     int status = e->status >= 400 && e->status <= 599 ? e->status : err_type_status(e->type);
     start_body(r, status, "application/json; charset=utf-8");
+    /* RFC 6750 3 / RFC 7235 3.1: a 401 names the scheme to use. */
+    if (e->type == ERR_UNAUTHORIZED && status == 401)
+        http_header(r, "WWW-Authenticate", "Bearer realm=\"memberapi\"");
     jw_obj_begin(w);
     jw_kint(w, "code", status);
     jw_kstr(w, "status", http_status_name(status));

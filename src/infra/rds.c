@@ -351,18 +351,28 @@ int rds_pipeline(int ncmd, int argc[], const char **argv[], const size_t *argvle
     return 0;
 }
 
+/* On this thread's connection (opened if needed, kept for its commands):
+ * /ready is public, and a new connection per call would let anyone make the
+ * pool open connections to Redis as fast as they can ask. The breaker is not
+ * consulted, so /ready reports Redis as it is even while the breaker is open;
+ * a failed PING drops the connection like a failed command does. */
 int rds_ping(void)
 {
     if (!conf.enabled)
         return -1;
-    redisContext *c = connect_new();
-    if (c == NULL)
+    if (tl_ctx == NULL)
+        tl_ctx = connect_new();
+    if (tl_ctx == NULL)
         return -1;
-    redisReply *r = redisCommand(c, "PING");
+    redisReply *r = redisCommand(tl_ctx, "PING");
     int rc = (r && r->type == REDIS_REPLY_STATUS) ? 0 : -1;
     if (r)
         freeReplyObject(r);
-    redisFree(c);
+    /* A kept connection may outlive a failover: only a master is UP. */
+    if (rc == 0 && conf.nsentinels > 0 && !is_master(tl_ctx))
+        rc = -1;
+    if (rc != 0)
+        drop();
     return rc;
 }
 

@@ -50,7 +50,8 @@ redisReply *rds_command(const char *fmt, ...);
 int rds_pipeline(int ncmd, int argc[], const char **argv[], const size_t *argvlen[],
                  redisReply *replies[]);
 
-/* PING on a fresh connection with the configured timeouts (for /ready). */
+/* PING on this thread's connection (opened when there is none), with the
+ * configured timeouts, past the breaker (for /ready). */
 int rds_ping(void);
 
 void rds_thread_close(void);

@@ -47,7 +47,7 @@ int payment_parse_create(const char *body, size_t len, int64_t max_amount, payme
     }
     if (jstrict_only(o, fields, why, sizeof(why)) != 0 ||
         jstrict_str(o, "orderId", true, false, PAY_ORDER_ID_MAX, &oid, why, sizeof(why)) != 0 ||
-        jstrict_i64(o, "userId", true, 1, INT64_MAX, &out->user_id, NULL, why, sizeof(why)) != 0 ||
+        jstrict_i64(o, "userId", false, 1, INT64_MAX, &out->user_id, NULL, why, sizeof(why)) != 0 ||
         jstrict_i64(o, "amount", true, 1, max_amount, &out->amount, NULL, why, sizeof(why)) != 0 ||
         jstrict_str(o, "payGateway", true, false, PAY_GATEWAY_MAX, &gw, why, sizeof(why)) != 0 ||
         jstrict_str(o, "payType", true, false, PAY_TYPE_MAX, &pt, why, sizeof(why)) != 0)

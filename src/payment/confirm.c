@@ -50,8 +50,8 @@ static void log_call(const char *call, const payment_row_t *row, const gw_result
     log_info("event=gateway_call call=%s gateway=%s order_id=%s claim=%" PRId64
              " result=%s status=%d code=%s class=%s gw_status=%s elapsed_ms=%" PRId64,
              call, row->gateway, row->order_id, row->claim_seq, outcome_name(r->outcome),
-             r->http_status, r->code[0] ? r->code : "-", gw_class_name(r->cls),
-             r->outcome == GW_ANSWER_PAYMENT ? r->pay.status_text : "-", r->elapsed_ms);
+             r->http_status, log_q(r->code[0] ? r->code : "-"), gw_class_name(r->cls),
+             log_q(r->outcome == GW_ANSWER_PAYMENT ? r->pay.status_text : "-"), r->elapsed_ms);
 }
 
 static void ext_err(err_t *e, int status, const gw_result_t *r, const char *fmt, const char *oid)
@@ -135,7 +135,7 @@ static void record(db_conn_t *c, const payment_row_t *row, pay_status_t to, cons
              to == PAY_ABORTED   ? "aborted"
              : to == PAY_EXPIRED ? "expired"
                                  : "unknown",
-             row->order_id, code && *code ? code : "-", log_q(reason ? reason : ""));
+             row->order_id, log_q(code && *code ? code : "-"), log_q(reason ? reason : ""));
 }
 
 static void unknown(db_conn_t *c, const payment_row_t *row, const gw_result_t *r, int status,
@@ -154,7 +154,7 @@ static void config_alert(const payment_row_t *row, const gw_result_t *r)
         metrics_add(pm_config_alerts, 1);
         log_error("event=gateway_config_error gateway=%s order_id=%s code=%s status=%d: check "
                   "the gateway configuration (key, base URL)",
-                  row->gateway, row->order_id, r->code, r->http_status);
+                  row->gateway, row->order_id, log_q(r->code), r->http_status);
     }
 }
 
@@ -308,8 +308,9 @@ static void lookup_and_settle(db_conn_t *c, const payment_gateway_t *gw, payment
     }
     config_alert(row, &r);
     if (r.outcome == GW_ANSWER_PAYMENT)
-        log_error("event=gateway_answer_mismatch order_id=%s why=\"lookup answered for %s\"",
-                  row->order_id, r.pay.order_id);
+        log_error("event=gateway_answer_mismatch order_id=%s why=\"lookup answered for "
+                  "another order\" gw_order_id=%s",
+                  row->order_id, log_q(r.pay.order_id));
     unknown(c, row, blame, blame->timed_out ? 504 : 502, out);
 }
 

@@ -57,7 +57,13 @@ static const cfg_key_t toss_keys[] = {
 
 static void toss_register(void)
 {
+    static const char *const secret_valued[] = { "TOSS_API_BASE" }; /* user:password@ */
     cfg_register(toss_keys, sizeof(toss_keys) / sizeof(toss_keys[0]));
+    cfg_flag(secret_valued, 1, CFG_F_SECRET_VALUE);
+    /* toss_init configures the client once, at start */
+    static const char *const restart_only[] = { "TOSS_API_BASE", "TOSS_SECRET_KEY",
+                                                "TOSS_CONNECT_TIMEOUT_MS", "TOSS_TIMEOUT_MS" };
+    cfg_flag(restart_only, 4, CFG_F_RESTART);
 }
 
 /* The host of "host[:port][/...]" is localhost, [::1] or 127.x.y.z. */

@@ -46,7 +46,9 @@ static const srv_job_t reconcile_job = {
 
 static void payment_configure(void)
 {
+    static const char *const restart_only[] = { "PUBLIC_BASE_URL" }; /* trimmed at init */
     cfg_register(keys, sizeof(keys) / sizeof(keys[0]));
+    cfg_flag(restart_only, 1, CFG_F_RESTART);
     for (const payment_gateway_t *const *g = payment_gateways; *g; g++)
         if ((*g)->configure)
             (*g)->configure();

@@ -6,11 +6,19 @@
  *   GET  /api/v1/payments/success/{gateway}    the same, as the gateway's
  *                                              successUrl redirect lands
  *   GET  /api/v1/payments/fail/{gateway}       the gateway's failUrl redirect
+ *   GET  /internal/v1/payments/{orderId}       current state, for support (admin)
+ *
+ * Every public route here is a member route (API.md "Members and
+ * authorization"): a member token (401 without), the payment's owner only
+ * (403 for another member's payment). Create takes the user from the token.
+ * The gateway's redirects reach the API through the front end's pages
+ * (pay-success.html, pay-fail.html), which carry the member's token.
  *
  * The success route is safe to repeat: a DONE payment answers its recorded
  * result, an in-flight one 409, and the claim (a conditional UPDATE) lets
  * exactly one request per attempt call the gateway. */
 #include "payment/payment.h"
+#include "auth/auth.h"
 #include "points/points.h"
 #include "common/crypto.h"
 #include "common/ktime.h"
@@ -89,12 +97,33 @@ static void done_answer(http_req_t *r, const payment_row_t *p, int64_t balance_a
 
 /* ---- POST /api/v1/payments ---------------------------------------------- */
 
+/* 0 when member owns p, else answers 403. */
+static int owner_only(http_req_t *r, int64_t member, const payment_row_t *p)
+{
+    err_t e;
+    char what[96];
+    snprintf(what, sizeof(what), "payment %s", p->order_id);
+    if (auth_owner(member, p->user_id, what, &e) == 0)
+        return 0;
+    http_error(r, &e);
+    return -1;
+}
+
 static void create(http_req_t *r)
 {
     err_t e;
     payment_create_t in;
     db_conn_t *c;
-    if (payment_parse_create(r->body, r->body_len, payment_cfg.max_amount, &in, &e) != 0) {
+    int64_t member;
+    if (auth_member_required(r, &member, &e) != 0 ||
+        payment_parse_create(r->body, r->body_len, payment_cfg.max_amount, &in, &e) != 0) {
+        http_error(r, &e);
+        return;
+    }
+    /* A member pays for themselves: userId is the token's, when given. */
+    if (in.user_id == 0)
+        in.user_id = member;
+    if (auth_owner(member, in.user_id, "payments for another user", &e) != 0) {
         http_error(r, &e);
         return;
     }
@@ -158,13 +187,18 @@ static int path_order_id(http_req_t *r, const char **oid)
     return 0;
 }
 
-static void get_payment(http_req_t *r)
+static void payment_read(http_req_t *r, bool admin)
 {
     err_t e;
     const char *oid;
     db_conn_t *c;
     payment_row_t p;
     bool found = false;
+    int64_t member = 0;
+    if (admin ? auth_admin(r, &e) != 0 : auth_member_required(r, &member, &e) != 0) {
+        http_error(r, &e);
+        return;
+    }
     if (path_order_id(r, &oid) != 0)
         return;
     if ((c = db_get(DB_PRIMARY, &e)) == NULL || pay_store_get(c, oid, &p, &found, &e) != 0) {
@@ -175,7 +209,19 @@ static void get_payment(http_req_t *r)
         http_fail(r, ERR_NO_RESOURCE, "payment %s does not exist", oid);
         return;
     }
+    if (!admin && owner_only(r, member, &p) != 0)
+        return;
     payment_answer(r, 200, &p);
+}
+
+static void get_payment(http_req_t *r)
+{
+    payment_read(r, false);
+}
+
+static void admin_get_payment(http_req_t *r)
+{
+    payment_read(r, true);
 }
 
 /* ---- success ------------------------------------------------------------- */
@@ -254,10 +300,14 @@ static void success(http_req_t *r)
 {
     err_t e;
     const char *pk = NULL, *oid = NULL;
-    int64_t amount = 0;
+    int64_t amount = 0, member;
     err_clear(&e);
     if (refuse_head(r, "GET, POST"))
         return;
+    if (auth_member_required(r, &member, &e) != 0) {
+        http_error(r, &e);
+        return;
+    }
     const payment_gateway_t *gw = r->nparams > 0 ? gateway_by_slug(r->params[0]) : NULL;
     if (gw == NULL) {
         http_fail(r, ERR_NO_RESOURCE, "unknown payment gateway");
@@ -304,6 +354,8 @@ static void success(http_req_t *r)
             http_fail(r, ERR_NO_RESOURCE, "payment %s does not exist", oid);
             return;
         }
+        if (owner_only(r, member, &p) != 0)
+            return;
         if (strcmp(p.gateway, gw->name) != 0) {
             http_fail(r, ERR_INVALID_PARAMETER, "payment %s is not a %s payment", oid, gw->name);
             return;
@@ -400,8 +452,13 @@ static void fail_redirect(http_req_t *r)
 {
     err_t e;
     const char *code = NULL, *msg = NULL, *oid = NULL;
+    int64_t member;
     if (refuse_head(r, "GET"))
         return;
+    if (auth_member_required(r, &member, &e) != 0) {
+        http_error(r, &e);
+        return;
+    }
     const payment_gateway_t *gw = r->nparams > 0 ? gateway_by_slug(r->params[0]) : NULL;
     if (gw == NULL) {
         http_fail(r, ERR_NO_RESOURCE, "unknown payment gateway");
@@ -433,8 +490,17 @@ static void fail_redirect(http_req_t *r)
         /* Only a READY payment: a redirect cannot undo a confirm in flight
          * or a result already recorded. */
         db_conn_t *c = db_get(DB_PRIMARY, &e);
-        bool applied = false;
-        if (c == NULL || pay_store_abort_ready(c, oid, gw->name, code, msg, &applied, &e) != 0) {
+        bool applied = false, found = false;
+        payment_row_t p;
+        if (c == NULL || pay_store_get(c, oid, &p, &found, &e) != 0) {
+            http_error(r, &e);
+            return;
+        }
+        /* Another member's order: 403, nothing changes. An unknown one
+         * changes nothing either and gets the usual answer. */
+        if (found && owner_only(r, member, &p) != 0)
+            return;
+        if (found && pay_store_abort_ready(c, oid, gw->name, code, msg, &applied, &e) != 0) {
             http_error(r, &e);
             return;
         }
@@ -461,6 +527,8 @@ static const http_route_t routes[] = {
     { HTTP_POST | HTTP_GET, "/api/v1/payments/success/{gateway}", success, 0, "payment_success" },
     { HTTP_GET, "/api/v1/payments/fail/{gateway}", fail_redirect, 0, "payment_fail" },
     { HTTP_GET, "/api/v1/payments/{orderId}", get_payment, 0, "payment_get" },
+    { HTTP_GET, "/internal/v1/payments/{orderId}", admin_get_payment, HTTP_ROUTE_ADMIN,
+      "payment_get_admin" },
 };
 
 int payment_routes_add(void)

@@ -1,7 +1,8 @@
 /* points.c: the points module: balances and the point ledger.
  *
- *   GET   /api/v1/users/{id}/points                  balance
- *   GET   /api/v1/users/{id}/points/history           ledger, newest first
+ *   GET   /api/v1/users/{id}/points                  balance       (member {id})
+ *   GET   /api/v1/users/{id}/points/history           ledger, newest first (member {id})
+ *   GET   /internal/v1/users/{id}/points             balance, for support (admin)
  *   PATCH /internal/v1/users/points                   operator adjustment (admin)
  *
  * Every query goes to the primary: a balance read right after a top-up must
@@ -174,13 +175,26 @@ static int balance(db_conn_t *c, int64_t uid, int64_t *point, err_t *err)
     return found ? 0 : err_set(err, ERR_NO_RESOURCE, "user %" PRId64 " does not exist", uid);
 }
 
-static void get_points(http_req_t *r)
+/* A member route about user {id}: the token (401), the path (400), then
+ * ownership (403); existence (404) is the caller's query. */
+static int own_user(http_req_t *r, int64_t *uid, err_t *e)
+{
+    int64_t member;
+    if (auth_member_required(r, &member, e) != 0 || http_path_id(r, 0, "user id", uid, e) != 0)
+        return -1;
+    char what[48];
+    snprintf(what, sizeof(what), "user %" PRId64 "'s points", *uid);
+    return auth_owner(member, *uid, what, e);
+}
+
+static void points_answer(http_req_t *r, bool admin)
 {
     err_t e;
-    int64_t uid, point = 0;
+    int64_t uid = 0, point = 0;
     db_conn_t *c;
-    if (http_path_id(r, 0, "user id", &uid, &e) != 0 || (c = db_get(DB_PRIMARY, &e)) == NULL ||
-        balance(c, uid, &point, &e) != 0) {
+    if ((admin ? (auth_admin(r, &e) != 0 || http_path_id(r, 0, "user id", &uid, &e) != 0)
+               : own_user(r, &uid, &e) != 0) ||
+        (c = db_get(DB_PRIMARY, &e)) == NULL || balance(c, uid, &point, &e) != 0) {
         http_error(r, &e);
         return;
     }
@@ -192,6 +206,17 @@ static void get_points(http_req_t *r)
     http_ok_end(r);
 }
 
+static void get_points(http_req_t *r)
+{
+    points_answer(r, false);
+}
+
+/* GET /internal/v1/users/{id}/points: the same answer for support staff. */
+static void admin_get_points(http_req_t *r)
+{
+    points_answer(r, true);
+}
+
 /* ---- GET /api/v1/users/{id}/points/history ------------------------------ */
 
 static void get_history(http_req_t *r)
@@ -199,7 +224,7 @@ static void get_history(http_req_t *r)
     err_t e;
     int64_t uid, page, size, point, total;
     db_conn_t *c;
-    if (http_path_id(r, 0, "user id", &uid, &e) != 0 ||
+    if (own_user(r, &uid, &e) != 0 ||
         http_param_i64(r, "page", 0, 0, HISTORY_PAGE_MAX, &page, &e) != 0 ||
         http_param_i64(r, "size", 10, 1, 100, &size, &e) != 0 ||
         (c = db_get(DB_PRIMARY, &e)) == NULL || balance(c, uid, &point, &e) != 0) {
@@ -271,10 +296,13 @@ static void adjust_answer(http_req_t *r, const adj_row_t *a, const char *key, bo
     http_ok_end(r);
 }
 
-/* The adjustment recorded under key: 1 found (answered), 0 none, -1 error. */
-static int replay(http_req_t *r, db_conn_t *c, const char *key, err_t *e)
+/* The adjustment recorded under in's key: 1 found and the same request
+ * (answered with the first result), 0 none, -1 error. The same key with
+ * another user, amount or reason is another adjustment, not a retry: -1 with
+ * err CONFLICT (409), like a payment created again with a different body. */
+static int replay(http_req_t *r, db_conn_t *c, const points_adjust_t *in, err_t *e)
 {
-    const char *p[] = { key };
+    const char *p[] = { in->idempotency_key };
     PGresult *res = db_exec(c, &stmts[ST_ADJ_BY_KEY], p, e);
     if (res == NULL)
         return -1;
@@ -291,8 +319,13 @@ static int replay(http_req_t *r, db_conn_t *c, const char *key, err_t *e)
         .created_at = db_i64(res, 0, 5),
     };
     PQclear(res);
+    if (a.user_id != in->user_id || a.delta != in->amount || strcmp(a.reason, in->reason) != 0)
+        return err_set(e, ERR_CONFLICT,
+                       "idempotencyKey %s was already used for another adjustment (a different "
+                       "userId, amount or reason); use a new key",
+                       in->idempotency_key);
     metrics_add(m_adjust[1], 1);
-    adjust_answer(r, &a, key, true);
+    adjust_answer(r, &a, in->idempotency_key, true);
     return 1;
 }
 
@@ -306,8 +339,8 @@ static void patch_points(http_req_t *r)
         http_error(r, &e);
         return;
     }
-    /* A repeated key answers the first result and changes nothing. */
-    int rc = replay(r, c, in.idempotency_key, &e);
+    /* A repeated request answers the first result and changes nothing. */
+    int rc = replay(r, c, &in, &e);
     if (rc != 0) {
         if (rc < 0)
             http_error(r, &e);
@@ -339,7 +372,7 @@ static void patch_points(http_req_t *r)
         bool dup = strcmp(db_sqlstate(c), DB_UNIQUE_VIOLATION) == 0;
         db_rollback(c);
         /* The same key committed by a concurrent request: answer its result. */
-        if (dup && replay(r, c, in.idempotency_key, &e) > 0)
+        if (dup && replay(r, c, &in, &e) > 0)
             return;
         goto fail;
     }
@@ -375,6 +408,8 @@ fail:
 static const http_route_t routes[] = {
     { HTTP_GET, "/api/v1/users/{id}/points", get_points, 0, "points_balance" },
     { HTTP_GET, "/api/v1/users/{id}/points/history", get_history, 0, "points_history" },
+    { HTTP_GET, "/internal/v1/users/{id}/points", admin_get_points, HTTP_ROUTE_ADMIN,
+      "points_balance_admin" },
     { HTTP_PATCH, "/internal/v1/users/points", patch_points,
       HTTP_ROUTE_JSON_BODY | HTTP_ROUTE_ADMIN, "points_adjust" },
 };

@@ -3,11 +3,13 @@
  * resilience4j's names: REDIS_BREAKER_SLIDING_WINDOW_SIZE is the Redis
  * breaker's slidingWindowSize, and so on. */
 #include "server/srv.h"
+#include "server/module.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "infra/rds.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -63,13 +65,56 @@ static int check_sentinels(const char *v, char *err, size_t errlen)
     return rds_check_sentinels(v, err, errlen);
 }
 
+static int check_listen_or_empty(const char *v, char *err, size_t errlen)
+{
+    return v[0] ? cfg_check_listen(v, err, errlen) : 0;
+}
+
+/* ADMIN_LISTEN left empty: next to LISTEN. /run/x/memberapi.sock gives
+ * /run/x/memberapi-admin.sock; host:9000 gives host:9001. */
+static int derive_admin_listen(char *err, size_t errlen)
+{
+    const char *l = srv_cfg.listen;
+    char buf[300];
+    if (l[0] == '/') {
+        size_t n = strlen(l);
+        if (n > 5 && strcmp(l + n - 5, ".sock") == 0)
+            n -= 5;
+        snprintf(buf, sizeof(buf), "%.*s-admin.sock", (int)n, l);
+    } else {
+        const char *colon = strrchr(l, ':');
+        long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+        if (colon == NULL || port < 1 || port >= 65535) {
+            snprintf(err, errlen, "ADMIN_LISTEN: set it (LISTEN's port + 1 is not a port)");
+            return -1;
+        }
+        snprintf(buf, sizeof(buf), "%.*s:%ld", (int)(colon - l), l, port + 1);
+    }
+    /* the key's string is heap memory that cfg_load frees on the next load */
+    free(srv_cfg.admin_listen);
+    srv_cfg.admin_listen = strdup(buf);
+    return srv_cfg.admin_listen ? 0 : -1;
+}
+
 #define NCPU_DEFAULT "0" /* 0: number of CPUs */
 
 static const cfg_key_t keys[] = {
     { "LISTEN", CFG_STR, &srv_cfg.listen, "127.0.0.1:9000", 1, 255,
       "the FastCGI socket: /path/to.sock or host:port", cfg_check_listen },
+    { "ADMIN_LISTEN", CFG_STR, &srv_cfg.admin_listen, "", 0, 255,
+      "the admin routes' FastCGI socket: /path/to.sock or host:port ('': LISTEN's path with "
+      "-admin.sock, or LISTEN's port + 1)",
+      check_listen_or_empty },
     { "SOCKET_MODE", CFG_STR, &srv_cfg.socket_mode, "0660", 4, 4,
-      "permissions of a unix FastCGI socket", check_mode },
+      "permissions of the unix FastCGI sockets", check_mode },
+    { "SOCKET_GROUP", CFG_STR, &srv_cfg.socket_group, "", 0, 64,
+      "group of the unix FastCGI sockets, e.g. the web server's ('': the pool's own)", NULL },
+    { "FCGI_READ_TIMEOUT_MS", CFG_INT, &srv_cfg.fcgi_read_timeout_ms, "5000", 100, 600000,
+      "a FastCGI connection that sends nothing for this long (mid-request or idle between "
+      "requests) is closed",
+      NULL },
+    { "REQUEST_TIMEOUT_MS", CFG_INT, &srv_cfg.request_timeout_ms, "30000", 100, 3600000,
+      "a request running this long is answered 504 and its worker recycled", NULL },
     { "WORKERS", CFG_INT, &srv_cfg.workers, NCPU_DEFAULT, 0, SRV_MAX_WORKERS,
       "worker processes (0: number of CPUs)", NULL },
     { "THREADS", CFG_INT, &srv_cfg.threads, "16", 1, 256, "request threads per worker", NULL },
@@ -163,10 +208,39 @@ static const struct {
       { "2000", "5000", "30000" } },
 };
 
+/* Read once at start: the listening socket and pid file (master), the
+ * modules' init, the database and Redis clients' configuration. A reload
+ * that changes one names it (event=reload_needs_restart) and keeps it. */
+static const char *const restart_only[] = {
+    "LISTEN",
+    "ADMIN_LISTEN",
+    "SOCKET_MODE",
+    "SOCKET_GROUP",
+    "LISTEN_BACKLOG",
+    "PID_FILE",
+    "MODULES",
+    "DATABASE_URL",
+    "DATABASE_REPLICA_URL",
+    "DB_CONNECT_TIMEOUT_S",
+    "DB_STATEMENT_TIMEOUT_MS",
+    "DB_READ_TIMEOUT_MS",
+    "DB_WRITE_TIMEOUT_MS",
+    "REDIS_URL",
+    "REDIS_SENTINELS",
+    "REDIS_SENTINEL_MASTER",
+    "REDIS_CONNECT_TIMEOUT_MS",
+    "REDIS_TIMEOUT_MS",
+};
+
+/* URLs that may carry a password: errors name them, never echo them. */
+static const char *const secret_valued[] = { "DATABASE_URL", "DATABASE_REPLICA_URL", "REDIS_URL" };
+
 void srv_config_register(void)
 {
     static const char *const dep[3] = { "REDIS", "REPLICA", "GATEWAY" };
     cfg_register(keys, sizeof(keys) / sizeof(keys[0]));
+    cfg_flag(secret_valued, sizeof(secret_valued) / sizeof(secret_valued[0]), CFG_F_SECRET_VALUE);
+    cfg_flag(restart_only, sizeof(restart_only) / sizeof(restart_only[0]), CFG_F_RESTART);
     for (int d = 0; d < 3; d++) {
         for (int i = 0; i < 8; i++) {
             snprintf(bnames[d][i], sizeof(bnames[d][i]), "%s_BREAKER_%s", dep[d], bspec[i].suffix);
@@ -181,10 +255,23 @@ void srv_config_register(void)
         }
     }
     cfg_register(bkeys, sizeof(bkeys) / sizeof(bkeys[0]));
+    /* The breakers live in shared memory, configured when it is created. */
+    static const char *bkey_names[3 * 8];
+    for (int i = 0; i < 3 * 8; i++)
+        bkey_names[i] = bkeys[i].name;
+    cfg_flag(bkey_names, 3 * 8, CFG_F_RESTART);
 }
 
 int srv_config_check(char *err, size_t errlen)
 {
+    if (srv_cfg.admin_listen == NULL || srv_cfg.admin_listen[0] == '\0') {
+        if (derive_admin_listen(err, errlen) != 0)
+            return -1;
+    }
+    if (strcmp(srv_cfg.admin_listen, srv_cfg.listen) == 0) {
+        snprintf(err, errlen, "ADMIN_LISTEN: must differ from LISTEN");
+        return -1;
+    }
     if (srv_cfg.workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         srv_cfg.workers = n < 1 ? 1 : (n > SRV_MAX_WORKERS ? SRV_MAX_WORKERS : n);
@@ -227,4 +314,12 @@ bool srv_module_enabled(const char *name)
         p = end + 1;
     }
     return false;
+}
+
+int srv_modules_reload(char *err, size_t errlen)
+{
+    for (const srv_module_t *const *m = srv_modules; *m; m++)
+        if ((*m)->reload && srv_module_enabled((*m)->name) && (*m)->reload(err, errlen) != 0)
+            return -1;
+    return 0;
 }

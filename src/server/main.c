@@ -3,7 +3,7 @@
  *   memberapi [serve]        run the worker pool (master + workers)
  *   memberapi job NAME       run a periodic job once (e.g. reconcile)
  *   memberapi check-config   validate the configuration and exit
- *   memberapi token USER_ID  print a member token (USER_TOKEN_SECRET)
+ *   memberapi token USER_ID  print an HS256 member JWT (MEMBER_JWT_SECRET)
  *   memberapi probe [PATH]   FastCGI GET PATH (/health) to LISTEN: the
  *                            container health check
  *   memberapi version
@@ -130,8 +130,13 @@ int main(int argc, char **argv)
         int64_t uid;
         if (i + 1 >= argc || str_to_i64(argv[i + 1], 1, INT64_MAX, &uid) != 0)
             return usage();
-        char tok[AUTH_TOKEN_MAX];
-        auth_member_token(uid, ktime_now_us() / 1000000 + auth_token_ttl_s(), tok);
+        char tok[AUTH_TOKEN_MAX + 1];
+        int64_t exp;
+        err_t e;
+        if (auth_mint(uid, ktime_now_us() / 1000000, tok, &exp, &e) != 0) {
+            fprintf(stderr, "memberapi: %s\n", e.message);
+            return 1;
+        }
         printf("%s\n", tok);
         return 0;
     }

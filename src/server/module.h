@@ -5,6 +5,10 @@
  *   configure()      register config keys                (master, before cfg_load)
  *   init()           check config; register statements,
  *                    routes, metrics, jobs               (master, before fork)
+ *   reload()         re-read what init() derived from the
+ *                    configuration (keys, files)         (master, on SIGHUP, after
+ *                                                         cfg_load; -1 refuses the
+ *                                                         reload, nothing swapped)
  *   worker_start()   start per-worker threads            (each worker, after fork)
  *   worker_stop()    flush buffers, stop those threads   (each worker, after the
  *                                                         request threads drained)
@@ -20,6 +24,7 @@ typedef struct srv_module {
     const char *name;
     void (*configure)(void);
     int (*init)(char *err, size_t errlen);
+    int (*reload)(char *err, size_t errlen);
     int (*worker_start)(void);
     void (*worker_stop)(void);
 } srv_module_t;

@@ -2,7 +2,9 @@
  *   GET /health       liveness, no I/O
  *   GET /ready        primary, replica, Redis and breakers; 503 while the
  *                     primary is unreachable (replica and Redis have fallbacks)
- *   GET /pool-status  the pool's state, like PHP-FPM's status page (admin)
+ *   GET /pool-status  the pool's state, like PHP-FPM's status page (admin),
+ *                     saturation included: busy threads, how often every
+ *                     thread was busy, the listen queue
  *   GET /metrics      Prometheus text format (admin) */
 #include "server/module.h"
 #include "server/srv.h"
@@ -135,6 +137,30 @@ static pool_counts_t counts(void)
     return c;
 }
 
+/* The listen queues now; the public one's deepest reading is kept (like
+ * PHP-FPM's "max listen queue", it is the deepest a status read saw). */
+typedef struct {
+    int depth, len, admin_depth, max_seen;
+} queue_counts_t;
+
+static queue_counts_t queues(void)
+{
+    queue_counts_t q = { 0, 0, 0, 0 };
+    int d, m;
+    if (srv_listen_queue(srv_listen_fds[SRV_LISTEN_PUBLIC], &d, &m) == 0) {
+        q.depth = d;
+        q.len = m;
+    }
+    if (srv_listen_queue(srv_listen_fds[SRV_LISTEN_ADMIN], &d, &m) == 0)
+        q.admin_depth = d;
+    int prev = atomic_load(&srv_shm->max_listen_queue);
+    while (q.depth > prev &&
+           !atomic_compare_exchange_weak(&srv_shm->max_listen_queue, &prev, q.depth))
+        ;
+    q.max_seen = q.depth > prev ? q.depth : prev;
+    return q;
+}
+
 static const char *state_name(int s)
 {
     switch (s) {
@@ -164,6 +190,7 @@ static void pool_status(http_req_t *r)
     }
     bool full = http_query_get(r, "full", NULL) != NULL;
     pool_counts_t c = counts();
+    queue_counts_t q = queues();
     int64_t now = ktime_now_us() / 1000000;
     char started[KTIME_BUFSZ];
     ktime_format_kst(srv_shm->start_time, started);
@@ -183,7 +210,14 @@ static void pool_status(http_req_t *r)
         jw_kint(w, "idleThreads", c.threads - c.busy_threads);
         jw_kint(w, "totalThreads", c.threads);
         jw_kint(w, "maxActiveThreads", atomic_load(&srv_shm->max_active));
+        jw_kint(w, "maxThreadsReached", (int64_t)atomic_load(&srv_shm->max_threads_reached));
+        jw_kint(w, "listenQueue", q.depth);
+        jw_kint(w, "maxListenQueue", q.max_seen);
+        jw_kint(w, "listenQueueLen", q.len);
+        jw_kint(w, "adminListenQueue", q.admin_depth);
         jw_kint(w, "slowRequests", (int64_t)atomic_load(&srv_shm->slow_requests));
+        jw_kint(w, "requestTimeouts", (int64_t)atomic_load(&srv_shm->request_timeouts));
+        jw_kint(w, "readTimeouts", (int64_t)atomic_load(&srv_shm->read_timeouts));
         jw_kint(w, "respawnedWorkers", (int64_t)atomic_load(&srv_shm->respawns));
         jw_kint(w, "recycledWorkers", (int64_t)atomic_load(&srv_shm->recycled));
         jw_kint(w, "reloads", (int64_t)atomic_load(&srv_shm->reloads));
@@ -233,7 +267,14 @@ static void pool_status(http_req_t *r)
         "idle threads:         %d\n"
         "total threads:        %d\n"
         "max active threads:   %d\n"
+        "max threads reached:  %llu\n"
+        "listen queue:         %d\n"
+        "max listen queue:     %d\n"
+        "listen queue len:     %d\n"
+        "admin listen queue:   %d\n"
         "slow requests:        %llu\n"
+        "request timeouts:     %llu\n"
+        "read timeouts:        %llu\n"
         "respawned workers:    %llu\n"
         "recycled workers:     %llu\n"
         "reloads:              %llu\n"
@@ -241,7 +282,10 @@ static void pool_status(http_req_t *r)
         srv_cfg.pool_name, started, (long long)(now - srv_shm->start_time),
         (unsigned long long)atomic_load(&srv_shm->accepted), c.active, c.idle, c.total,
         c.busy_threads, c.threads - c.busy_threads, c.threads, atomic_load(&srv_shm->max_active),
-        (unsigned long long)atomic_load(&srv_shm->slow_requests),
+        (unsigned long long)atomic_load(&srv_shm->max_threads_reached), q.depth, q.max_seen, q.len,
+        q.admin_depth, (unsigned long long)atomic_load(&srv_shm->slow_requests),
+        (unsigned long long)atomic_load(&srv_shm->request_timeouts),
+        (unsigned long long)atomic_load(&srv_shm->read_timeouts),
         (unsigned long long)atomic_load(&srv_shm->respawns),
         (unsigned long long)atomic_load(&srv_shm->recycled),
         (unsigned long long)atomic_load(&srv_shm->reloads), atomic_load(&srv_shm->generation));
@@ -274,8 +318,8 @@ static void pool_status(http_req_t *r)
     }
 }
 
-static metrics_id_t m_workers, m_threads, m_busy, m_respawns, m_recycled, m_accepted,
-    m_breaker_state[3], m_breaker_trans[3][3], m_breaker_rejected[3];
+static metrics_id_t m_workers, m_threads, m_busy, m_respawns, m_recycled, m_accepted, m_queue[2],
+    m_queue_len, m_breaker_state[3], m_breaker_trans[3][3], m_breaker_rejected[3];
 
 static void metrics(http_req_t *r)
 {
@@ -286,6 +330,10 @@ static void metrics(http_req_t *r)
     metrics_set(m_respawns, (int64_t)atomic_load(&srv_shm->respawns));
     metrics_set(m_recycled, (int64_t)atomic_load(&srv_shm->recycled));
     metrics_set(m_accepted, (int64_t)atomic_load(&srv_shm->accepted));
+    queue_counts_t q = queues();
+    metrics_set(m_queue[SRV_LISTEN_PUBLIC], q.depth);
+    metrics_set(m_queue[SRV_LISTEN_ADMIN], q.admin_depth);
+    metrics_set(m_queue_len, q.len);
     for (int d = 0; d < 3; d++) {
         breaker_stats_t st;
         breaker_stats(&srv_shm->breakers[d], &st);
@@ -322,6 +370,14 @@ static int ops_init(char *err, size_t errlen)
                                   "Workers retired after MAX_REQUESTS");
     m_accepted = metrics_register("memberapi_pool_accepted_total", "", METRICS_COUNTER,
                                   "Requests accepted by the pool");
+    m_queue[SRV_LISTEN_PUBLIC] =
+        metrics_register("memberapi_pool_listen_queue", "listener=\"public\"", METRICS_GAUGE,
+                         "Connections waiting to be accepted");
+    m_queue[SRV_LISTEN_ADMIN] =
+        metrics_register("memberapi_pool_listen_queue", "listener=\"admin\"", METRICS_GAUGE,
+                         "Connections waiting to be accepted");
+    m_queue_len = metrics_register("memberapi_pool_listen_queue_length", "", METRICS_GAUGE,
+                                   "Limit of the public listen queue (the backlog)");
     static const char *const sname[3] = { "closed", "open", "half_open" };
     static char labels[3][4][96];
     for (int d = 0; d < 3; d++) {

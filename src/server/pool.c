@@ -1,7 +1,9 @@
 /* pool.c: the master process of the worker pool (see srv.h).
  *
- * The master never serves a request. It owns the listening socket and the
- * shared memory, and reacts to signals with sigtimedwait in one loop:
+ * The master never serves a request. It owns the listening sockets (the
+ * public LISTEN and the admin ADMIN_LISTEN, unix sockets with SOCKET_MODE
+ * and SOCKET_GROUP) and the shared memory, and reacts to signals with
+ * sigtimedwait in one loop:
  *   SIGCHLD  reap; respawn a worker that died unexpectedly (brake: after
  *            RESPAWN_BURST deaths in RESPAWN_WINDOW_S, wait 1 s, 2 s, ... 30 s)
  *   SIGHUP   re-read the configuration; start a new generation of workers;
@@ -13,6 +15,7 @@
  * A worker that reached MAX_REQUESTS marks itself DRAINING; the master starts
  * its replacement at once, so capacity never dips. */
 #include "server/srv.h"
+#include "server/notify.h"
 #include "server/module.h"
 #include "common/config.h"
 #include "common/ktime.h"
@@ -22,6 +25,13 @@
 #include <errno.h>
 #include <fcgiapp.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,7 +63,7 @@ static struct {
     int64_t next_ms;
 } jobrun[SRV_MAX_JOBS];
 
-static int listen_fd = -1;
+int srv_listen_fds[2] = { -1, -1 };
 static int64_t deaths[64];
 static int ndeaths;
 static int64_t brake_ms;
@@ -85,9 +95,34 @@ static bool socket_in_use(const char *path)
     return live;
 }
 
-static int open_listen(void)
+/* Unix sockets get SOCKET_MODE and, when set, SOCKET_GROUP (the web
+ * server's group): FCGX_OpenSocket leaves them at the umask's mercy. */
+static int socket_perms(const char *path)
 {
-    const char *addr = srv_cfg.listen;
+    mode_t mode = (mode_t)strtol(srv_cfg.socket_mode, NULL, 8);
+    if (srv_cfg.socket_group && srv_cfg.socket_group[0]) {
+        struct group gr, *g = NULL;
+        char buf[4096];
+        if (getgrnam_r(srv_cfg.socket_group, &gr, buf, sizeof(buf), &g) != 0 || g == NULL) {
+            log_error("event=listen_failed listen=%s error=\"unknown SOCKET_GROUP\" group=%s",
+                      log_q(path), log_q(srv_cfg.socket_group));
+            return -1;
+        }
+        if (chown(path, (uid_t)-1, g->gr_gid) != 0) {
+            log_error("event=listen_failed listen=%s error=chown group=%s", log_q(path),
+                      log_q(srv_cfg.socket_group));
+            return -1;
+        }
+    }
+    if (chmod(path, mode) != 0) {
+        log_error("event=listen_failed listen=%s error=chmod", log_q(path));
+        return -1;
+    }
+    return 0;
+}
+
+static int open_listen(const char *addr, const char *which)
+{
     if (addr[0] == '/' && socket_in_use(addr)) {
         log_error("event=listen_failed listen=%s reason=\"socket in use by a running pool\"",
                   log_q(addr));
@@ -98,22 +133,111 @@ static int open_listen(void)
         log_error("event=listen_failed listen=%s error=%s", log_q(addr), log_q(strerror(errno)));
         return -1;
     }
-    if (addr[0] == '/') {
-        /* FCGX_OpenSocket sets no permissions: the web server's user needs rw. */
-        mode_t mode = (mode_t)strtol(srv_cfg.socket_mode, NULL, 8);
-        if (chmod(addr, mode) != 0) {
-            log_error("event=listen_failed listen=%s error=chmod", log_q(addr));
-            close(fd);
-            return -1;
-        }
+    if (addr[0] == '/' && socket_perms(addr) != 0) {
+        close(fd);
+        unlink(addr);
+        return -1;
     }
     /* Workers wait for readiness with epoll and accept without blocking, so
      * that a stop request can wake them (see worker.c). */
     int fl = fcntl(fd, F_GETFL);
     fcntl(fd, F_SETFL, fl | O_NONBLOCK);
     fcntl(fd, F_SETFD, FD_CLOEXEC);
-    log_info("event=listening listen=%s backlog=%lld", log_q(addr), (long long)srv_cfg.backlog);
+    log_info("event=listening listener=%s listen=%s backlog=%lld", which, log_q(addr),
+             (long long)srv_cfg.backlog);
     return fd;
+}
+
+static void close_listen(void)
+{
+    const char *addr[2] = { srv_cfg.listen, srv_cfg.admin_listen };
+    for (int i = 0; i < 2; i++) {
+        if (srv_listen_fds[i] < 0)
+            continue;
+        close(srv_listen_fds[i]);
+        srv_listen_fds[i] = -1;
+        if (addr[i][0] == '/')
+            unlink(addr[i]);
+    }
+}
+
+/* The accept queue: for a unix socket, sock_diag (UDIAG_SHOW_RQLEN gives a
+ * listening socket's queue length and backlog; /proc/net/unix does not);
+ * for TCP, TCP_INFO (tcpi_unacked and tcpi_sacked are the same two numbers
+ * on a listening socket). */
+static int unix_queue(int fd, int *depth, int *max)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return -1;
+    int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (nl < 0)
+        return -1;
+    struct timeval tv = { 0, 200 * 1000 };
+    setsockopt(nl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    struct {
+        struct nlmsghdr nlh;
+        struct unix_diag_req req;
+    } msg = {
+        .nlh = { .nlmsg_len = sizeof(msg),
+                 .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+                 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
+        .req = { .sdiag_family = AF_UNIX,
+                 .udiag_states = 1u << 10 /* TCP_LISTEN */,
+                 .udiag_show = UDIAG_SHOW_RQLEN },
+    };
+    struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+    int rc = -1;
+    if (sendto(nl, &msg, sizeof(msg), 0, (struct sockaddr *)&sa, sizeof(sa)) != sizeof(msg)) {
+        close(nl);
+        return -1;
+    }
+    long buf[8192 / sizeof(long)];
+    for (bool done = false; !done;) {
+        ssize_t n = recv(nl, buf, sizeof(buf), 0);
+        if (n <= 0)
+            break;
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
+             h = NLMSG_NEXT(h, n)) {
+            if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+                done = true;
+                break;
+            }
+            struct unix_diag_msg *m = NLMSG_DATA(h);
+            if (m->udiag_ino != st.st_ino)
+                continue;
+            int len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*m)));
+            for (struct rtattr *a = (struct rtattr *)(m + 1); RTA_OK(a, len);
+                 a = RTA_NEXT(a, len)) {
+                if (a->rta_type == UNIX_DIAG_RQLEN &&
+                    RTA_PAYLOAD(a) >= sizeof(struct unix_diag_rqlen)) {
+                    const struct unix_diag_rqlen *q = RTA_DATA(a);
+                    *depth = (int)q->udiag_rqueue;
+                    *max = (int)q->udiag_wqueue;
+                    rc = 0;
+                }
+            }
+        }
+    }
+    close(nl);
+    return rc;
+}
+
+int srv_listen_queue(int fd, int *depth, int *max)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+        return -1;
+    if (ss.ss_family == AF_UNIX)
+        return unix_queue(fd, depth, max);
+    struct tcp_info ti;
+    socklen_t tl = sizeof(ti);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) != 0)
+        return -1;
+    *depth = (int)ti.tcpi_unacked;
+    *max = (int)ti.tcpi_sacked;
+    return 0;
 }
 
 /* ---- shared memory ---- */
@@ -169,7 +293,7 @@ static int spawn(int slot, int generation)
         return -1;
     }
     if (pid == 0)
-        srv_worker_main(slot, listen_fd, generation);
+        srv_worker_main(slot, generation);
     mw[slot].pid = pid;
     mw[slot].generation = generation;
     mw[slot].told_to_stop = false;
@@ -316,8 +440,9 @@ static void run_jobs(int64_t now)
             sigprocmask(SIG_SETMASK, &all, NULL);
             signal(SIGTERM, SIG_DFL);
             signal(SIGINT, SIG_DFL);
-            if (listen_fd >= 0)
-                close(listen_fd);
+            for (int i = 0; i < 2; i++)
+                if (srv_listen_fds[i] >= 0)
+                    close(srv_listen_fds[i]);
             _exit(job->run() == 0 ? 0 : 1);
         }
         if (pid > 0)
@@ -336,13 +461,52 @@ static void write_pid_file(void)
     }
 }
 
+/* The checks of a reload beyond each key's own: relations between keys, and
+ * that a new LOG_FILE can be opened (so a reload never ends half applied). */
+static int reload_check(char *err, size_t errlen)
+{
+    if (srv_config_check(err, errlen) != 0)
+        return -1;
+    const char *lf = srv_cfg.log_file;
+    if (lf && lf[0] && strcmp(lf, "-") != 0) {
+        int fd = open(lf, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        if (fd < 0) {
+            snprintf(err, errlen, "LOG_FILE: cannot open it: %s", strerror(errno));
+            return -1;
+        }
+        close(fd);
+    }
+    /* Last, as it swaps in what it loaded (the member-token keys) when all
+     * of it loads: nothing after it can refuse the reload. */
+    return srv_modules_reload(err, errlen);
+}
+
+/* How many live workers of generation gen there are, and how many of them
+ * serve. */
+static void generation_ready(int gen, int *ready, int *total)
+{
+    *ready = *total = 0;
+    for (int i = 0; i < SRV_MAX_WORKERS; i++) {
+        if (mw[i].pid > 0 && mw[i].generation == gen) {
+            (*total)++;
+            if (atomic_load(&srv_shm->workers[i].state) == SRV_W_READY)
+                (*ready)++;
+        }
+    }
+}
+
 int srv_pool_run(void)
 {
     if (srv_shm_init() != 0)
         return 1;
-    listen_fd = open_listen();
-    if (listen_fd < 0)
+    srv_listen_fds[SRV_LISTEN_PUBLIC] = open_listen(srv_cfg.listen, "public");
+    if (srv_listen_fds[SRV_LISTEN_PUBLIC] < 0)
         return 1;
+    srv_listen_fds[SRV_LISTEN_ADMIN] = open_listen(srv_cfg.admin_listen, "admin");
+    if (srv_listen_fds[SRV_LISTEN_ADMIN] < 0) {
+        close_listen();
+        return 1;
+    }
     write_pid_file();
 
     sigset_t set;
@@ -362,8 +526,8 @@ int srv_pool_run(void)
              (long long)srv_cfg.workers, (long long)srv_cfg.threads, (int)getpid());
     spawn_generation(generation, (int)srv_cfg.workers);
 
-    bool stopping = false;
-    int64_t stop_deadline = 0;
+    bool stopping = false, announced = false;
+    int64_t stop_deadline = 0, start_deadline = ktime_mono_ms() + 30000;
     int reload_gen = 0;
     int64_t reload_deadline = 0;
 
@@ -379,25 +543,26 @@ int srv_pool_run(void)
             if (stopping)
                 break;
             char err[512];
-            char *old_listen = srv_cfg.listen ? strdup(srv_cfg.listen) : NULL;
-            if (cfg_load(NULL, err, sizeof(err)) != 0 || srv_config_check(err, sizeof(err))) {
-                log_error("event=reload_refused reason=%s", log_q(err));
-                free(old_listen);
+            static cfg_reload_t rl; /* 4 KiB: not on the stack */
+            if (cfg_reload(NULL, reload_check, &rl, err, sizeof(err)) != 0) {
+                log_error("event=reload_refused reason=%s (the running configuration is kept)",
+                          log_q(err));
                 break;
             }
-            if (old_listen && strcmp(old_listen, srv_cfg.listen) != 0)
-                log_warn("event=reload_listen_ignored listen=%s (restart to change it)",
-                         log_q(srv_cfg.listen));
-            free(old_listen);
+            if (rl.restart[0])
+                log_warn("event=reload_needs_restart keys=%s (read only at start: they keep "
+                         "their running values until a restart)",
+                         rl.restart);
             log_open(srv_cfg.log_file, LOG_INFO);
             log_level_t lvl;
             if (log_parse_level(srv_cfg.log_level, &lvl) == 0)
                 log_set_level(lvl);
+            srv_notify("RELOADING=1");
             generation++;
             atomic_store(&srv_shm->generation, generation);
             atomic_fetch_add(&srv_shm->reloads, 1);
-            log_info("event=reload generation=%d workers=%lld", generation,
-                     (long long)srv_cfg.workers);
+            log_info("event=reload generation=%d workers=%lld changed=%s", generation,
+                     (long long)srv_cfg.workers, rl.applied[0] ? rl.applied : "-");
             spawn_generation(generation, (int)srv_cfg.workers);
             reload_gen = generation;
             reload_deadline = now + 30000;
@@ -411,6 +576,7 @@ int srv_pool_run(void)
                 stop_deadline = now + srv_cfg.stop_timeout_ms;
                 log_info("event=pool_stopping signal=%d timeout_ms=%lld", sig,
                          (long long)srv_cfg.stop_timeout_ms);
+                srv_notify("STOPPING=1");
                 for (int i = 0; i < SRV_MAX_WORKERS; i++) {
                     tell_stop(i);
                     mw[i].respawn_at_ms = 0;
@@ -470,18 +636,25 @@ int srv_pool_run(void)
                 spawn(i, generation);
         }
 
+        /* The pool is ready (for systemd's Type=notify) once its first
+         * generation serves. */
+        if (!announced) {
+            int ready, total;
+            generation_ready(1, &ready, &total);
+            if ((total > 0 && ready == total) || now >= start_deadline) {
+                log_info("event=pool_ready ready=%d/%d", ready, total);
+                srv_notify("READY=1");
+                announced = true;
+            }
+        }
+
         /* A reload completes when the new generation is ready. */
         if (reload_gen) {
-            int ready = 0, total = 0;
-            for (int i = 0; i < SRV_MAX_WORKERS; i++) {
-                if (mw[i].pid > 0 && mw[i].generation == reload_gen) {
-                    total++;
-                    if (atomic_load(&srv_shm->workers[i].state) == SRV_W_READY)
-                        ready++;
-                }
-            }
+            int ready, total;
+            generation_ready(reload_gen, &ready, &total);
             if ((total > 0 && ready == total) || now >= reload_deadline) {
                 log_info("event=reload_ready generation=%d ready=%d/%d", reload_gen, ready, total);
+                srv_notify("READY=1");
                 for (int i = 0; i < SRV_MAX_WORKERS; i++) {
                     if (mw[i].pid > 0 && mw[i].generation < reload_gen)
                         tell_stop(i);
@@ -495,8 +668,7 @@ int srv_pool_run(void)
         run_jobs(now);
     }
 
-    if (srv_cfg.listen[0] == '/')
-        unlink(srv_cfg.listen);
+    close_listen();
     if (srv_cfg.pid_file && srv_cfg.pid_file[0])
         unlink(srv_cfg.pid_file);
     log_info("event=pool_stopped");

@@ -1,7 +1,9 @@
 /* probe.c: `memberapi probe [PATH]`: a FastCGI client that sends GET PATH
- * (default /health) to the pool's LISTEN socket and exits 0 on a 200. It is
- * the container health check: the pool speaks FastCGI, not HTTP, and this
- * keeps the runtime image free of an extra FastCGI client package. */
+ * (default /health) to the pool's LISTEN socket, or to ADMIN_LISTEN for the
+ * admin routes (/internal/..., /metrics, /pool-status: the pool serves them
+ * only there), and exits 0 on a 200. It is the container health check: the
+ * pool speaks FastCGI, not HTTP, and this keeps the runtime image free of an
+ * extra FastCGI client package. */
 #include "server/srv.h"
 
 #include <netdb.h>
@@ -57,32 +59,69 @@ static size_t record(unsigned char *out, int type, const void *content, size_t l
     return 8 + len;
 }
 
-static size_t param(unsigned char *out, const char *k, const char *v)
+/* Appends one FastCGI name-value pair at params[*p] (lengths below 128 in
+ * one byte, longer ones in four); -1 when it would not fit in cap. */
+static int param(unsigned char *params, size_t cap, size_t *p, const char *k, const char *v)
 {
     size_t kl = strlen(k), vl = strlen(v);
-    out[0] = (unsigned char)kl;
-    out[1] = (unsigned char)vl;
-    memcpy(out + 2, k, kl);
-    memcpy(out + 2 + kl, v, vl);
-    return 2 + kl + vl;
+    size_t need = (kl < 128 ? 1 : 4) + (vl < 128 ? 1 : 4) + kl + vl;
+    if (kl > 0x7fffffff || vl > 0x7fffffff || need > cap - *p)
+        return -1;
+    unsigned char *out = params + *p;
+    const size_t lens[2] = { kl, vl };
+    for (int i = 0; i < 2; i++) {
+        if (lens[i] < 128) {
+            *out++ = (unsigned char)lens[i];
+        } else {
+            *out++ = (unsigned char)((lens[i] >> 24) | 0x80);
+            *out++ = (unsigned char)(lens[i] >> 16);
+            *out++ = (unsigned char)(lens[i] >> 8);
+            *out++ = (unsigned char)lens[i];
+        }
+    }
+    memcpy(out, k, kl);
+    memcpy(out + kl, v, vl);
+    *p += need;
+    return 0;
 }
+
+static bool admin_path(const char *path)
+{
+    size_t n = strcspn(path, "?");
+    return strncmp(path, "/internal/", 10) == 0 || (n == 8 && !strncmp(path, "/metrics", n)) ||
+           (n == 12 && !strncmp(path, "/pool-status", n));
+}
+
+/* Longest PATH the probe sends: a health check's path is short; a longer
+ * argument is a mistake, refused with a message rather than truncated. */
+#define PROBE_PATH_MAX 1024
 
 int srv_probe(const char *path)
 {
-    int fd = connect_to(srv_cfg.listen);
+    size_t plen = strlen(path);
+    if (plen == 0 || path[0] != '/' || plen > PROBE_PATH_MAX) {
+        fprintf(stderr, "probe: PATH must start with / and be at most %d characters (got %zu)\n",
+                PROBE_PATH_MAX, plen);
+        return 2;
+    }
+    const char *addr = admin_path(path) ? srv_cfg.admin_listen : srv_cfg.listen;
+    int fd = connect_to(addr);
     if (fd < 0) {
-        fprintf(stderr, "probe: cannot connect to %s\n", srv_cfg.listen);
+        fprintf(stderr, "probe: cannot connect to %s\n", addr);
         return 1;
     }
-    unsigned char buf[1024], params[512];
+    /* params: the pairs below with PATH at its longest; buf: the records. */
+    unsigned char params[PROBE_PATH_MAX + 256], buf[sizeof(params) + 64];
     size_t n = 0, p = 0;
     static const unsigned char begin[8] = { 0, 1, 0, 0, 0, 0, 0, 0 }; /* responder */
     n += record(buf + n, 1, begin, sizeof(begin));
-    p += param(params + p, "REQUEST_METHOD", "GET");
-    p += param(params + p, "DOCUMENT_URI", path);
-    p += param(params + p, "QUERY_STRING", "");
-    p += param(params + p, "CONTENT_LENGTH", "0");
-    p += param(params + p, "API_LISTENER", "admin");
+    if (param(params, sizeof(params), &p, "REQUEST_METHOD", "GET") != 0 ||
+        param(params, sizeof(params), &p, "DOCUMENT_URI", path) != 0 ||
+        param(params, sizeof(params), &p, "QUERY_STRING", "") != 0 ||
+        param(params, sizeof(params), &p, "CONTENT_LENGTH", "0") != 0) {
+        close(fd);
+        return 1;
+    }
     n += record(buf + n, 4, params, p);
     n += record(buf + n, 4, "", 0);
     n += record(buf + n, 5, "", 0);
@@ -102,7 +141,11 @@ int srv_probe(const char *path)
     close(fd);
     resp[got] = '\0';
     /* The first STDOUT record starts with the Status line. */
-    bool ok = got > 8 + 15 && memcmp(resp + 8, "Status: 200", 11) == 0;
-    printf("probe %s %s: %s\n", srv_cfg.listen, path, ok ? "200" : "failed");
+    char status[4] = "";
+    if (got > 8 + 15 && memcmp(resp + 8, "Status: ", 8) == 0 &&
+        strspn(resp + 16, "0123456789") >= 3)
+        memcpy(status, resp + 16, 3);
+    bool ok = strcmp(status, "200") == 0;
+    printf("probe %s %s: %s\n", addr, path, status[0] ? status : "failed");
     return ok ? 0 : 1;
 }

@@ -1,7 +1,8 @@
 /* srv.h: the worker pool (master + prefork workers with request threads),
  * its configuration and its shared memory.
  *
- * The master opens the FastCGI listening socket, creates the shared memory,
+ * The master opens the FastCGI listening sockets (public and admin: the
+ * admin routes exist only on the admin one), creates the shared memory,
  * forks WORKERS processes of THREADS request threads each, and then only
  * supervises: it respawns a worker that died (with a brake when they die in
  * a loop), replaces a worker that retires after MAX_REQUESTS, reloads on
@@ -23,10 +24,12 @@
 
 typedef struct srv_config {
     char *listen;
+    char *admin_listen; /* the admin routes' socket ("" in the file: derived from LISTEN) */
     int64_t workers, threads, max_requests, backlog;
     int64_t slow_request_ms, stop_timeout_ms, max_body_bytes;
+    int64_t fcgi_read_timeout_ms, request_timeout_ms;
     int64_t respawn_burst, respawn_window_s;
-    char *socket_mode;
+    char *socket_mode, *socket_group;
     char *log_file, *log_level, *pid_file, *modules, *pool_name;
     bool access_log;
     /* infrastructure */
@@ -64,6 +67,13 @@ typedef struct srv_shm {
     _Atomic uint64_t reloads;
     _Atomic int active;     /* request threads busy, whole pool */
     _Atomic int max_active; /* highest `active` seen */
+    /* times a request took the last idle request thread of the pool, so
+     * that the next one waits in the listen queue (PHP-FPM's "max children
+     * reached") */
+    _Atomic uint64_t max_threads_reached;
+    _Atomic uint64_t read_timeouts;    /* connections closed by FCGI_READ_TIMEOUT_MS */
+    _Atomic uint64_t request_timeouts; /* requests answered 504 by REQUEST_TIMEOUT_MS */
+    _Atomic int max_listen_queue;      /* deepest public listen queue seen by a status read */
     srv_worker_slot_t workers[SRV_MAX_WORKERS];
     breaker_t breakers[3];
 } srv_shm_t;
@@ -84,16 +94,31 @@ void srv_config_register(void);
 int srv_config_check(char *err, size_t errlen);
 /* Whether module `name` is enabled by MODULES. */
 bool srv_module_enabled(const char *name);
+/* SIGHUP: each enabled module's reload hook; -1 with the first error. */
+int srv_modules_reload(char *err, size_t errlen);
 
 /* Master: runs the pool until stopped. Returns the exit status. */
 int srv_pool_run(void);
 /* Runs job NAME once in the foreground. */
 int srv_job_run_once(const char *name);
 
-/* Worker process entry (never returns). */
-void srv_worker_main(int slot, int listen_fd, int generation) __attribute__((noreturn));
+/* The listening sockets, opened by the master before it forks: the public
+ * one (LISTEN) and the admin one (ADMIN_LISTEN). Which of the two a
+ * connection arrived on decides whether admin routes exist for it; no
+ * FastCGI parameter does. -1 when not open. */
+enum { SRV_LISTEN_PUBLIC = 0, SRV_LISTEN_ADMIN = 1 };
+extern int srv_listen_fds[2];
 
-/* `memberapi probe PATH`: FastCGI GET to LISTEN; 0 when it answers 200. */
+/* The accept queue of listening socket fd: connections waiting for a
+ * thread to accept them (depth) and the queue's limit (max, the backlog).
+ * Returns 0, or -1 when the kernel does not say. */
+int srv_listen_queue(int fd, int *depth, int *max);
+
+/* Worker process entry (never returns). */
+void srv_worker_main(int slot, int generation) __attribute__((noreturn));
+
+/* `memberapi probe PATH`: FastCGI GET to LISTEN, or to ADMIN_LISTEN for an
+ * admin path (/internal/..., /metrics, /pool-status); 0 when it answers 200. */
 int srv_probe(const char *path);
 
 /* In a worker: whether it has begun to drain (stop or recycle). */

@@ -4,7 +4,9 @@
 // and its pagination, a profile page recording its view, points and their
 // history, a top-up through the gateway sandbox's checkout page (paid,
 // cancelled, declined, and one whose first confirmation is lost), and API
-// errors shown as messages. Each test saves a screenshot in
+// errors shown as messages (401 signed out, 403 another member's points).
+// Member pages run signed in: the points page's sign-in form takes a member
+// JWT minted by the admin route, as a demo member would paste it. Each test saves a screenshot in
 // .test-out/browser/. Run through tests/browser/run.sh (it sets the env).
 // Prints PASS/FAIL per test and "browser: N passed, N failed" last.
 import { chromium } from 'playwright-core';
@@ -69,6 +71,30 @@ async function adjust(userId, amount, reason, key) {
         body: JSON.stringify({ userId, amount, reason, idempotencyKey: key }),
     });
     check(r.status === 200, `adjust ${userId} ${amount}: ${r.status}`);
+}
+
+async function mintToken(userId) {
+    const r = await fetch(`${ADMIN}/internal/v1/users/${userId}/tokens`, {
+        method: 'POST', headers: { Authorization: `Bearer ${adminToken()}` },
+    });
+    check(r.status === 201, `mint a member token for ${userId}: ${r.status}`);
+    return (await r.json()).data.token;
+}
+
+async function signOut(page) {
+    await page.goto(`${BASE}/points.html`);
+    await page.evaluate(() => window.localStorage.clear());
+}
+
+/** Signs in through the points page's form with a fresh member token. */
+async function signInAs(page, userId) {
+    const token = await mintToken(userId);
+    await signOut(page);
+    await page.goto(`${BASE}/points.html`);
+    await page.fill('#token', token);
+    await page.click('#signin button[type="submit"]');
+    await page.waitForURL((u) => u.pathname === '/points.html' && u.searchParams.get('userId') === String(userId));
+    eq(await page.innerText('#signed-in-id'), String(userId), 'signed in as');
 }
 
 async function sandbox(method, p, body) {
@@ -171,6 +197,7 @@ test('profile_list_pagination_by_numbers_and_cursor', async (page) => {
 });
 
 test('open_profile_records_a_view', async (page) => {
+    await signOut(page); // an anonymous view
     await page.goto(`${BASE}/?sort=viewCount,asc`);
     await listSettled(page);
     const first = (await listRows(page))[0];
@@ -188,10 +215,12 @@ test('open_profile_records_a_view', async (page) => {
         'one new row in profile_views', 5000);
     eq(Number(sql(`SELECT view_count FROM profiles WHERE id = ${first.id}`)), countBefore + 1, 'view_count + 1');
     await page.screenshot({ path: path.join(OUT, 'profile.png'), fullPage: true });
-    // the link to the member's points
+    // the link to the member's points: signed out, the API's 401 is a message
     await page.click('#points-link');
     await page.waitForURL((u) => u.pathname === '/points.html');
-    await page.waitForSelector('#balance-card:not(.hidden)');
+    const text = await alertText(page);
+    check(text.includes('로그인이 필요합니다') && text.includes('a member bearer token is required'), `401 message: ${text}`);
+    await noRawJson(page);
 });
 
 test('points_and_history_pages', async (page) => {
@@ -199,10 +228,8 @@ test('points_and_history_pages', async (page) => {
     for (let i = 1; i <= 13; i++) await adjust(uid, 100 * i, `이벤트 적립 ${i}회차`, `browser-hist-${uid}-${i}`);
     await adjust(uid, -500, '관리자 차감', `browser-hist-${uid}-minus`);
     const total = 100 * (13 * 14) / 2 - 500;
-    await page.goto(`${BASE}/points.html`);
-    await page.fill('#user-id', String(uid));
-    await page.click('#who button[type="submit"]');
-    await page.waitForURL((u) => u.searchParams.get('userId') === String(uid));
+    // signing in shows the member's own points
+    await signInAs(page, uid);
     await page.waitForSelector('#balance-card:not(.hidden)');
     eq(await page.innerText('#balance'), `${total.toLocaleString('ko-KR')} P`, 'balance');
     await page.waitForSelector('#history-rows tr');
@@ -220,6 +247,7 @@ test('points_and_history_pages', async (page) => {
 });
 
 async function startTopUp(page, uid, amountLabel) {
+    await signInAs(page, uid);
     await page.goto(`${BASE}/points.html?userId=${uid}`);
     await page.waitForSelector('#topup-card:not(.hidden)');
     await page.check(`input[name="amount"][value="${amountLabel}"]`);
@@ -330,12 +358,20 @@ test('api_errors_are_shown_as_messages', async (page) => {
     await page.goto(`${BASE}/profile.html?id=abc`);
     text = await alertText(page);
     check(text.includes('profile id must be a positive 64-bit integer'), `400 message: ${text}`);
-    await page.goto(`${BASE}/points.html?userId=987654321`);
+    // a member whose token names no user: 404
+    await signInAs(page, 987654321);
     text = await alertText(page);
     check(text.includes('회원을 찾을 수 없습니다') && text.includes('user 987654321 does not exist'), `points 404: ${text}`);
     await noRawJson(page);
-    // a top-up the API refuses: the amount is over the limit
+    // another member's points: 403
     const uid = newUser('브라우저 오류');
+    await signInAs(page, uid);
+    await page.goto(`${BASE}/points.html?userId=987654321`);
+    text = await alertText(page);
+    check(text.includes('다른 회원의 포인트는 볼 수 없습니다') && text.includes("user 987654321's points"), `points 403: ${text}`);
+    await noRawJson(page);
+    await page.screenshot({ path: path.join(OUT, 'error-points-403.png'), fullPage: true });
+    // a top-up the API refuses: the amount is over the limit
     await page.goto(`${BASE}/points.html?userId=${uid}`);
     await page.waitForSelector('#topup-card:not(.hidden)');
     await page.fill('#custom-amount', '20000000');
@@ -351,6 +387,13 @@ test('api_errors_are_shown_as_messages', async (page) => {
     await page.goto(`${BASE}/pay-fail.html?code=PAY_PROCESS_CANCELED&message=${encodeURIComponent('사용자가 결제를 취소하였습니다')}`);
     text = await alertText(page);
     check(text.includes('결제가 취소되었습니다') && text.includes('사용자가 결제를 취소하였습니다'), `fail page: ${text}`);
+    // signed out: the member pages say to sign in (401)
+    await signOut(page);
+    await page.goto(`${BASE}/points.html?userId=${uid}`);
+    text = await alertText(page);
+    check(text.includes('로그인이 필요합니다'), `points 401: ${text}`);
+    await noRawJson(page);
+    await page.screenshot({ path: path.join(OUT, 'error-points-401.png'), fullPage: true });
 });
 
 test('pages_are_utf8_korean_and_fit_a_phone', async (page) => {
@@ -378,6 +421,7 @@ test('pages_are_utf8_korean_and_fit_a_phone', async (page) => {
     await page.screenshot({ path: path.join(OUT, 'profiles-hangul.png'), fullPage: true });
     // narrow screens: the table scrolls inside its box, the page does not
     await page.setViewportSize({ width: 390, height: 844 });
+    await signInAs(page, 1);
     await page.goto(`${BASE}/points.html?userId=1`);
     await page.waitForSelector('#balance-card:not(.hidden)');
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

@@ -345,7 +345,7 @@ class Payer:
                     else:
                         self.confirm(oid, pk, amount)
                 self.call("points", lambda: api("GET", f"/api/v1/users/{self.uid}/points",
-                                                timeout=60))
+                                                headers=apitest.member(self.uid), timeout=60))
             except Exception:  # noqa: BLE001 - a broken connection is an error of this load
                 self.count(599)
             time.sleep(max(0.0, 1.0 / self.RATE - (time.time() - t0)))
@@ -365,6 +365,7 @@ def run_load(pid, timeline, c, payers, fault_on, fault_off, watch_jobs=False, st
     seconds = pre + dur + post
     until = time.time() + seconds
     uid = paytest.new_user("fault-test")
+    apitest.member_token(uid)  # minted before any fault, cached for the whole load
     nprofiles = int(sql1("SELECT count(*) FROM profiles"))
     rec, samples, jobruns, stop = Recorder(), [], {}, threading.Event()
     jobs = []

@@ -1,7 +1,9 @@
-/* fuzz_query.c: libFuzzer target for the query-string parser and the
- * percent-decoder (src/http/query.c), the first code to see a client's bytes.
- * Invariants checked beyond "no crash": every decoded key and value is valid
- * UTF-8 without NUL, and the typed accessors agree with the parsed pairs.
+/* fuzz_query.c: libFuzzer target for the query-string parser, the
+ * percent-decoder and the path checks (src/http/query.c), the first code to
+ * see a client's bytes. Invariants checked beyond "no crash": every decoded
+ * key and value is valid UTF-8 without NUL, the typed accessors agree with
+ * the parsed pairs, and a path that decodes starts with '/', has no control
+ * character and is valid UTF-8 (so http_path_check accepts it).
  * Built by tests/fuzz/run.sh (clang -fsanitize=fuzzer,address,undefined). */
 #include "common/str.h"
 #include "http/http.h"
@@ -49,6 +51,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *out = arena_alloc(a, size + 1);
     long len = http_pct_decode(qs, strlen(qs), out, true);
     if (len > (long)strlen(qs))
+        abort();
+
+    /* The same bytes as a raw request URI (REQUEST_URI) and as a decoded one. */
+    const char *path = NULL;
+    err[0] = '\0';
+    if (http_path_decode(a, qs, &path, err, sizeof(err)) == 0) {
+        size_t pn = strlen(path);
+        if (path[0] != '/' || !str_utf8_valid(path, pn))
+            abort();
+        for (size_t i = 0; i < pn; i++)
+            if ((unsigned char)path[i] < 0x20 || path[i] == 0x7f)
+                abort();
+        if (http_path_check(path, err, sizeof(err)) != 0)
+            abort();
+    } else if (path != NULL || err[0] == '\0') {
+        abort();
+    }
+    err[0] = '\0';
+    if (http_path_check(qs, err, sizeof(err)) != 0 && err[0] == '\0')
         abort();
     return 0;
 }

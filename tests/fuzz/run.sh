@@ -20,7 +20,7 @@ if [ ! -f "$BUILD/Makefile" ] || [ "$(cat "$BUILD/.configure-args" 2>/dev/null)"
 fi
 make -C "$BUILD" -j"$(nproc)" -s libmemberapi.a >/dev/null || { echo "fuzz: build failed"; exit 1; }
 
-LIBS="$(pkg-config --libs fcgi libpq hiredis json-c libcurl libcrypto) -pthread"
+LIBS="$(pkg-config --libs fcgi libpq hiredis json-c libcurl libcrypto libjwt) -pthread"
 passed=0 failed=0
 for src in "$ROOT"/tests/fuzz/fuzz_*.c; do
     name=$(basename "$src" .c)

@@ -1,12 +1,13 @@
 """test_foundation.py: the HTTP contract every route shares (envelopes,
 request ids, limits, listeners) and the operations endpoints."""
+import base64
 import json
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from apitest import (ADMIN_PORT, STACK_DIR, admin, admin_token, api, check, eq,  # noqa: E402
-                     is_error_envelope, request, test)
+from apitest import (ADMIN_PORT, MEMBER_AUDIENCE, MEMBER_ISSUER, STACK_DIR, admin,  # noqa: E402
+                     admin_token, api, check, eq, is_error_envelope, request, test)
 import fcgi_client  # noqa: E402
 
 
@@ -128,12 +129,19 @@ def operator_routes_only_on_the_admin_listener():
 def internal_routes_need_the_admin_token():
     r = admin("POST", "/internal/v1/users/1/tokens")
     is_error_envelope(r, 401, "UNAUTHORIZED")
+    check((r.header("WWW-Authenticate") or "").startswith("Bearer"), repr(r.headers))
     r = admin("POST", "/internal/v1/users/1/tokens", headers={"Authorization": "Bearer wrong-token-123456"})
     is_error_envelope(r, 403, "FORBIDDEN")
     r = admin("POST", "/internal/v1/users/1/tokens",
               headers={"Authorization": "Bearer " + admin_token()})
     eq(r.status, 201)
-    check(r.json["data"]["token"].startswith("v1.1."))
+    # a compact JWS whose claims name user 1, with the stack's issuer and audience
+    head, claims, sig = r.json["data"]["token"].split(".")
+    pad = lambda s: s + "=" * (-len(s) % 4)  # noqa: E731
+    eq(json.loads(base64.urlsafe_b64decode(pad(head)))["alg"], "HS256")
+    c = json.loads(base64.urlsafe_b64decode(pad(claims)))
+    eq((c["sub"], c.get("iss", ""), c.get("aud", "")), ("1", MEMBER_ISSUER, MEMBER_AUDIENCE))
+    check(c["exp"] > c["iat"] > 0 and sig, repr(c))
 
 
 @test

@@ -70,9 +70,17 @@ def nginx_answers_502_envelope_while_the_pool_is_down():
     wait_until(lambda: api("GET", "/health").status == 200, 10, what="pool back")
 
 
+MEMBER_SECRET = "integration-test-member-jwt-secret-0123456789"
+
+
 def check_config(env):
+    """check-config with the environment, a member secret (unless env brings
+    other member-token keys) and env; a value None removes the key."""
     e = dict(os.environ)
+    if not any(k.startswith("MEMBER_JWT_SECRET") or k == "MEMBER_JWT_PUBLIC_KEY_FILE" for k in env):
+        e["MEMBER_JWT_SECRET"] = MEMBER_SECRET
     e.update(env)
+    e = {k: v for k, v in e.items() if v is not None}
     return subprocess.run([BIN, "check-config"], env=e, capture_output=True, text=True)
 
 
@@ -90,6 +98,26 @@ def a_bad_configuration_value_names_the_key():
         r = check_config({key: value})
         eq(r.returncode, 1, f"{key}={value} accepted")
         check(named in r.stderr and "configuration error" in r.stderr, f"{key}: {r.stderr!r}")
+    # member token keys: a missing or short secret, a bad key file stop the start,
+    # naming the key and never echoing a value
+    r = check_config({"MEMBER_JWT_SECRET": None, "MEMBER_JWT_SECRET_FILE": None})
+    eq(r.returncode, 1)
+    check("MEMBER_JWT_SECRET" in r.stderr, r.stderr)
+    r = check_config({"MEMBER_JWT_SECRET": "too-short-member-secret"})
+    eq(r.returncode, 1)
+    check("MEMBER_JWT_SECRET" in r.stderr and "too-short-member-secret" not in r.stderr, r.stderr)
+    with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as f:
+        f.write("-----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBgkqhkiG9w0BAQEFAASCAT8wggE7AgEAAkEA\n"
+                "-----END PRIVATE KEY-----\n")
+    r = check_config({"MEMBER_JWT_ALG": "RS256", "MEMBER_JWT_PUBLIC_KEY_FILE": f.name,
+                      "MEMBER_JWT_SECRET": None, "MEMBER_JWT_SECRET_FILE": None})
+    os.unlink(f.name)
+    eq(r.returncode, 1)
+    check("MEMBER_JWT_PUBLIC_KEY_FILE" in r.stderr and f.name in r.stderr
+          and "MIIBVQ" not in r.stderr, r.stderr)
+    r = check_config({"MEMBER_JWT_ALG": "none"})
+    eq(r.returncode, 1)
+    check("MEMBER_JWT_ALG" in r.stderr, r.stderr)
     r = check_config({"ADMIN_TOKEN": "short"})
     eq(r.returncode, 1)
     check("ADMIN_TOKEN" in r.stderr and "short" not in r.stderr, "secret values are never echoed")

@@ -6,9 +6,10 @@ files of their own."""
 import os
 import subprocess
 
-from apitest import api, check, eq, is_error_envelope, sql, sql1, test
+from apitest import (admin_token, api, check, eq, is_error_envelope, is_unauthorized, member, sql,
+                     sql1, test)
 from paytest import (MEMBERAPI_BIN, advance_clock, balance, clear_faults, confirm_calls, create,
-                     fault, get_payment, ledger, new_user, order_id, paid_order,
+                     fail, fault, get_payment, ledger, new_user, order_id, paid_order,
                      reconcile, row, stats, status, success)
 
 
@@ -83,9 +84,9 @@ def create_validates_the_body():
         '"payType": "CARD"}' % (oid, uid),
     ]
     for b in bad:
-        r = api("POST", "/api/v1/payments", b, headers={"Content-Type": "application/json"})
+        r = api("POST", "/api/v1/payments", b, headers=member(uid, {"Content-Type": "application/json"}))
         is_error_envelope(r, 400, "INVALID_PARAMETER")
-    r = api("POST", "/api/v1/payments", "orderId=x", headers={"Content-Type": "text/plain"})
+    r = api("POST", "/api/v1/payments", "orderId=x", headers=member(uid, {"Content-Type": "text/plain"}))
     is_error_envelope(r, 415, "UNSUPPORTED_MEDIA_TYPE")
     is_error_envelope(create(oid, 999999999999, 1000), 404, "NO_RESOURCE")
     eq(sql1(f"SELECT count(*) FROM payments WHERE order_id = '{oid}'"), "0")
@@ -125,8 +126,8 @@ def success_validates_its_parameters():
                f"paymentKey={pk}&orderId={oid}&amount=0", f"paymentKey=a%2Fb&orderId={oid}&amount=1000",
                f"paymentKey={pk}&orderId=bad&amount=1000",
                f"paymentKey={pk}&orderId={oid}&amount=1000&amount=1000"):
-        is_error_envelope(api("POST", f"/api/v1/payments/success/toss?{qs}"), 400,
-                          "INVALID_PARAMETER")
+        is_error_envelope(api("POST", f"/api/v1/payments/success/toss?{qs}", headers=member(uid)),
+                          400, "INVALID_PARAMETER")
     is_error_envelope(success(oid, pk, 1000, gateway="paypal"), 404, "NO_RESOURCE")
     # a HEAD (link checkers, prefetchers) neither confirms nor aborts
     eq(api("HEAD", f"/api/v1/payments/success/toss?paymentKey={pk}&orderId={oid}"
@@ -154,7 +155,7 @@ def rule4_success_confirms_and_grants_once():
     eq(ledger(oid), [(uid, 15000, 15000)])
     eq(balance(uid), 15000)
     eq(confirm_calls(oid), 1)
-    h = api("GET", f"/api/v1/users/{uid}/points/history").json["data"]["contents"]
+    h = api("GET", f"/api/v1/users/{uid}/points/history", headers=member(uid)).json["data"]["contents"]
     eq((h[0]["delta"], h[0]["paymentOrderId"]), (15000, oid))
     g = get_payment(oid).json["data"]
     eq((g["status"], g["method"], g["approvedAt"]), ("DONE", "CARD", d["approvedAt"]))
@@ -325,8 +326,8 @@ def fail_marks_a_ready_payment_aborted():
     uid = new_user()
     oid = order_id("fail")
     eq(create(oid, uid, 1000).status, 201)
-    r = api("GET", f"/api/v1/payments/fail/toss?code=PAY_PROCESS_CANCELED"
-                   f"&message=%EC%82%AC%EC%9A%A9%EC%9E%90+%EC%B7%A8%EC%86%8C&orderId={oid}")
+    r = fail(f"code=PAY_PROCESS_CANCELED"
+             f"&message=%EC%82%AC%EC%9A%A9%EC%9E%90+%EC%B7%A8%EC%86%8C&orderId={oid}", oid)
     is_error_envelope(r, 400, "EXTERNAL_API_ERROR")
     eq(r.json["data"], {"code": "PAY_PROCESS_CANCELED", "message": "사용자 취소", "orderId": oid})
     eq((r.json["pgCode"], r.json["pgMessage"]), ("PAY_PROCESS_CANCELED", "사용자 취소"))
@@ -336,7 +337,7 @@ def fail_marks_a_ready_payment_aborted():
 
 @test
 def fail_without_order_changes_nothing():
-    r = api("GET", "/api/v1/payments/fail/toss?code=PAY_PROCESS_CANCELED&message=closed")
+    r = fail("code=PAY_PROCESS_CANCELED&message=closed", as_user=new_user())
     is_error_envelope(r, 400, "EXTERNAL_API_ERROR")
     eq(r.json["data"], {"code": "PAY_PROCESS_CANCELED", "message": "closed", "orderId": None})
 
@@ -346,7 +347,7 @@ def fail_cannot_undo_a_done_payment():
     uid = new_user()
     oid, pk = paid_order(uid, 1000, "fdone")
     eq(success(oid, pk, 1000).status, 200)
-    r = api("GET", f"/api/v1/payments/fail/toss?code=PAY_PROCESS_ABORTED&orderId={oid}")
+    r = fail(f"code=PAY_PROCESS_ABORTED&orderId={oid}", oid)
     eq(r.status, 400)
     eq(status(oid), "DONE")
     eq(balance(uid), 1000)
@@ -354,12 +355,11 @@ def fail_cannot_undo_a_done_payment():
 
 @test
 def fail_validates_its_parameters():
-    is_error_envelope(api("GET", "/api/v1/payments/fail/toss?message=x"), 400, "INVALID_PARAMETER")
-    is_error_envelope(api("GET", "/api/v1/payments/fail/toss?code=bad+code"), 400,
-                      "INVALID_PARAMETER")
-    is_error_envelope(api("GET", "/api/v1/payments/fail/toss?code=X&orderId=no"), 400,
-                      "INVALID_PARAMETER")
-    is_error_envelope(api("GET", "/api/v1/payments/fail/paypal?code=X"), 404, "NO_RESOURCE")
+    uid = new_user()
+    is_error_envelope(fail("message=x", as_user=uid), 400, "INVALID_PARAMETER")
+    is_error_envelope(fail("code=bad+code", as_user=uid), 400, "INVALID_PARAMETER")
+    is_error_envelope(fail("code=X&orderId=no", as_user=uid), 400, "INVALID_PARAMETER")
+    is_error_envelope(fail("code=X", gateway="paypal", as_user=uid), 404, "NO_RESOURCE")
 
 
 # ---- GET /payments/{orderId} -------------------------------------------------
@@ -367,7 +367,8 @@ def fail_validates_its_parameters():
 @test
 def get_payment_unknown_and_malformed():
     is_error_envelope(get_payment(order_id("none")), 404, "NO_RESOURCE")
-    is_error_envelope(api("GET", "/api/v1/payments/abc"), 400, "INVALID_PARAMETER")
+    is_error_envelope(api("GET", "/api/v1/payments/abc", headers=member(new_user())), 400,
+                      "INVALID_PARAMETER")
 
 
 # ---- reconciler: missing grants ---------------------------------------------
@@ -406,6 +407,7 @@ def reconciler_leaves_young_ready_payments_alone():
 def check_config(**env):
     r = subprocess.run([MEMBERAPI_BIN, "check-config"], capture_output=True, text=True,
                        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LOG_FILE": "-",
+                            "MEMBER_JWT_SECRET": "payments-test-member-jwt-secret-0123456789",
                             **env}, timeout=60)
     return r.returncode, r.stdout + r.stderr
 
@@ -430,3 +432,88 @@ def gateway_configuration_is_checked_at_start():
     rc, out = check_config(TOSS_SECRET_KEY="test_sk_ok")
     eq(rc, 0, out[-300:])
     check("key=TOSS_SECRET_KEY value=(set)" in out and "test_sk_ok" not in out, out[-500:])
+
+
+# ---- authorization (API.md "Members and authorization") ---------------------
+
+@test
+def create_takes_the_member_from_the_token():
+    uid, other = new_user(), new_user()
+    oid = order_id("own")
+    # no token: 401, nothing created
+    is_unauthorized(create(oid, uid, 1000, as_user=0))
+    # another member's userId: 403, nothing created
+    is_error_envelope(create(oid, uid, 1000, as_user=other), 403, "FORBIDDEN")
+    eq(sql1(f"SELECT count(*) FROM payments WHERE order_id = '{oid}'"), "0")
+    # userId omitted: the token's member
+    r = create(oid, None, 1000, as_user=uid)
+    eq(r.status, 201, repr(r))
+    eq(r.json["data"]["userId"], uid)
+    eq(sql1(f"SELECT user_id FROM payments WHERE order_id = '{oid}'"), str(uid))
+    # the same request again (with or without userId) is the idempotent replay
+    eq(create(oid, uid, 1000).status, 200)
+    eq(create(oid, None, 1000, as_user=uid).status, 200)
+
+
+@test
+def payments_are_read_and_confirmed_by_their_owner_only():
+    uid, other = new_user(), new_user()
+    oid, pk = paid_order(uid, 3000, "owner")
+    # read: 401 without a token, 403 for another member, 200 for the owner
+    is_unauthorized(get_payment(oid, as_user=0))
+    is_error_envelope(get_payment(oid, as_user=other), 403, "FORBIDDEN")
+    eq(get_payment(oid).status, 200)
+    # confirm (POST and GET) and fail: refused before anything is called or changed
+    for method in ("POST", "GET"):
+        is_unauthorized(success(oid, pk, 3000, method=method, as_user=0))
+        is_error_envelope(success(oid, pk, 3000, method=method, as_user=other), 403, "FORBIDDEN")
+    is_unauthorized(fail(f"code=PAY_PROCESS_CANCELED&orderId={oid}", oid, as_user=0))
+    is_error_envelope(fail(f"code=PAY_PROCESS_CANCELED&orderId={oid}", oid, as_user=other), 403,
+                      "FORBIDDEN")
+    eq(confirm_calls(oid), 0, "the gateway was not called")
+    eq(status(oid), "READY")
+    eq((balance(uid), balance(other)), (0, 0))
+    # the owner confirms
+    eq(success(oid, pk, 3000).status, 200)
+    eq(balance(uid), 3000)
+    # a DONE payment's success answer is not replayed to another member
+    is_error_envelope(success(oid, pk, 3000, as_user=other), 403, "FORBIDDEN")
+
+
+@test
+def payment_routes_check_token_then_path_then_owner_then_existence():
+    uid = new_user()
+    # no token and a malformed orderId: the token first
+    is_unauthorized(api("GET", "/api/v1/payments/abc"))
+    is_unauthorized(api("POST", "/api/v1/payments/success/toss?paymentKey=k&orderId=x&amount=1"))
+    # a token and a malformed orderId: 400
+    is_error_envelope(api("GET", "/api/v1/payments/abc", headers=member(uid)), 400,
+                      "INVALID_PARAMETER")
+    # a token and an unknown orderId: 404
+    is_error_envelope(get_payment(order_id("none"), as_user=uid), 404, "NO_RESOURCE")
+    is_error_envelope(success(order_id("none"), "tgen_x", 1000, as_user=uid), 404, "NO_RESOURCE")
+    # a token for a user that does not exist, creating for itself: 404
+    is_error_envelope(create(order_id("ghost"), 999999999999, 1000), 404, "NO_RESOURCE")
+    # the webhook-free routes all want the token: a stray admin token is no member token
+    is_unauthorized(api("GET", f"/api/v1/payments/{order_id('x')}",
+                        headers={"Authorization": "Bearer " + admin_token()}))
+
+
+@test
+def support_reads_any_payment_on_the_admin_listener():
+    import apitest
+    uid = new_user()
+    oid = order_id("support")
+    eq(create(oid, uid, 2000).status, 201)
+    adm = {"Authorization": "Bearer " + apitest.admin_token()}
+    r = apitest.admin("GET", f"/internal/v1/payments/{oid}", headers=adm)
+    eq(r.status, 200, repr(r))
+    eq(r.json["data"], get_payment(oid).json["data"])
+    is_error_envelope(apitest.admin("GET", f"/internal/v1/payments/{oid}"), 401, "UNAUTHORIZED")
+    is_error_envelope(apitest.admin("GET", f"/internal/v1/payments/{oid}", headers=member(uid)),
+                      403, "FORBIDDEN")
+    is_error_envelope(apitest.admin("GET", f"/internal/v1/payments/{order_id('none')}",
+                                    headers=adm), 404, "NO_RESOURCE")
+    is_error_envelope(apitest.admin("GET", "/internal/v1/payments/abc", headers=adm), 400,
+                      "INVALID_PARAMETER")
+    eq(api("GET", f"/internal/v1/payments/{oid}", headers=adm).status, 404)

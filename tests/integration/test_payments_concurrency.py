@@ -12,7 +12,7 @@ import time
 
 import apitest
 from apitest import api, check, eq, is_error_envelope, test
-from paytest import (TOSS_TIMEOUT_MS, balance, clear_faults, confirm_calls, create, fault,
+from paytest import (TOSS_TIMEOUT_MS, balance, clear_faults, confirm_calls, create, fail, fault,
                      ledger, new_user, order_id, paid_order, status, success)
 
 
@@ -99,7 +99,7 @@ def success_racing_the_fail_redirect_ends_consistent():
     for _ in range(5):
         oid, pk = paid_order(uid, 1000, "race")
         together(2, lambda i: success(oid, pk, 1000) if i == 0 else
-                 api("GET", f"/api/v1/payments/fail/toss?code=PAY_PROCESS_CANCELED&orderId={oid}"))
+                 fail(f"code=PAY_PROCESS_CANCELED&orderId={oid}", oid))
         st = status(oid)
         if st == "DONE":
             eq((confirm_calls(oid), len(ledger(oid))), (1, 1))
@@ -119,6 +119,8 @@ def payment_routes_are_rate_limited_with_429_in_the_envelope():
     sample = []
     lock = threading.Lock()
     deadline = time.time() + 20
+    # a member's token, so that below the limit the pool answers (404: no such order)
+    auth = apitest.member(new_user())
 
     def hammer():
         c = http.client.HTTPConnection("127.0.0.1", apitest.HTTP_PORT, timeout=10)
@@ -127,7 +129,7 @@ def payment_routes_are_rate_limited_with_429_in_the_envelope():
                 if seen["sent"] >= limit or seen["429"] >= 50:
                     break
                 seen["sent"] += 1
-            c.request("GET", "/api/v1/payments/rl_probe_000000")
+            c.request("GET", "/api/v1/payments/rl_probe_000000", headers=auth)
             r = c.getresponse()
             body = r.read()
             with lock:
@@ -154,8 +156,8 @@ def payment_routes_are_rate_limited_with_429_in_the_envelope():
     eq(set(seen["other"]), {404}, "below the limit the pool answered")
     # other routes are not limited by the payment zone
     uid = new_user()
-    rs = together(20, lambda i: api("GET", f"/api/v1/users/{uid}/points"))
+    rs = together(20, lambda i: api("GET", f"/api/v1/users/{uid}/points", headers=apitest.member(uid)))
     eq({r.status for r in rs}, {200})
     # let the bucket refill for whatever runs next
     time.sleep(burst / rate + 1)
-    eq(api("GET", "/api/v1/payments/rl_probe_000000").status, 404)
+    eq(api("GET", "/api/v1/payments/rl_probe_000000", headers=auth).status, 404)

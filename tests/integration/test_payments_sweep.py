@@ -141,6 +141,5 @@ def sweep_of_payments_with_random_faults_balances_the_books():
 
 def sandbox_fail(oid):
     """The buyer closes the widget: the gateway redirects to failUrl."""
-    from apitest import api
-    return api("GET", f"/api/v1/payments/fail/toss?code=PAY_PROCESS_CANCELED"
-                      f"&message=closed&orderId={oid}")
+    from paytest import fail
+    return fail(f"code=PAY_PROCESS_CANCELED&message=closed&orderId={oid}", oid)

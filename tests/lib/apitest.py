@@ -5,6 +5,9 @@ It talks to the local stack that scripts/test (or scripts/run) started, reads
 the same environment (HTTP_PORT, ADMIN_PORT, DATABASE_URL, STACK_DIR, ...),
 and offers:
   - api(method, path, body=..., headers=...) / admin(...): HTTP through nginx
+  - member(uid) / member_token(uid): "Authorization: Bearer <member JWT>" for
+    a user, minted by the admin route and cached per user; jwt_hs256(...):
+    a token built here with the stack's secret (for the refusal tests)
   - sql(query) / sql1(query): queries through psql (constant SQL only)
   - stack(fn, *args): run a function of scripts/lib/stack.sh (restart Redis, ...)
   - ab(...): run apache-bench and parse its figures
@@ -15,11 +18,15 @@ and offers:
     openapi_check.py); tests/integration/run.py runs it last.
 A test is a function that raises AssertionError (use check/eq) on failure.
 """
+import base64
+import hashlib
+import hmac
 import http.client
 import json
 import os
 import re
 import subprocess
+import threading
 import time
 import traceback
 
@@ -104,6 +111,80 @@ def admin(method, path, body=None, headers=None, timeout=30):
 def admin_token():
     with open(os.path.join(STACK_DIR, "admin_token")) as f:
         return f.read().strip()
+
+
+# ---- member tokens (docs/API.md "Member tokens") -----------------------------
+
+_member_tokens = {}
+_member_lock = threading.Lock()
+
+
+def member_token(uid):
+    """A member JWT for user uid, minted by POST /internal/v1/users/{id}/tokens
+    and cached per user (a token minted for a user is valid for a day)."""
+    uid = int(uid)
+    with _member_lock:
+        tok = _member_tokens.get(uid)
+    if tok and tok[1] > time.time() + 60:
+        return tok[0]
+    r = admin("POST", f"/internal/v1/users/{uid}/tokens",
+              headers={"Authorization": "Bearer " + admin_token()})
+    if r.status not in (200, 201):
+        raise AssertionError(f"minting a member token for user {uid}: {r!r}")
+    with _member_lock:
+        _member_tokens[uid] = (r.json["data"]["token"], time.time() + 3600)
+    return r.json["data"]["token"]
+
+
+def member(uid, headers=None):
+    """Request headers of member uid (plus headers)."""
+    h = dict(headers or {})
+    h["Authorization"] = "Bearer " + member_token(uid)
+    return h
+
+
+def member_secret():
+    """The stack's HS256 member secret (the environment's, or the generated one)."""
+    if os.environ.get("MEMBER_JWT_SECRET"):
+        return os.environ["MEMBER_JWT_SECRET"]
+    path = os.environ.get("MEMBER_JWT_SECRET_FILE") or os.path.join(STACK_DIR, "member_jwt_secret")
+    with open(path) as f:
+        return f.readline().strip()
+
+
+MEMBER_ISSUER = os.environ.get("MEMBER_JWT_ISSUER", "memberapi-local")
+MEMBER_AUDIENCE = os.environ.get("MEMBER_JWT_AUDIENCE", "memberapi")
+
+
+def b64url(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def jwt_hs256(claims=None, header=None, secret=None, sub=None, **extra):
+    """A compact JWS built here: header (default {"alg":"HS256","typ":"JWT"})
+    and claims (default: sub, iat, exp in an hour, the stack's iss and aud,
+    updated with extra), HMAC-SHA256 with secret (default the stack's)."""
+    now = int(time.time())
+    if claims is None:
+        claims = {"sub": str(sub if sub is not None else 1), "iat": now, "exp": now + 3600}
+        if MEMBER_ISSUER:
+            claims["iss"] = MEMBER_ISSUER
+        if MEMBER_AUDIENCE:
+            claims["aud"] = MEMBER_AUDIENCE
+        claims.update(extra)
+    h = b64url(json.dumps(header or {"alg": "HS256", "typ": "JWT"}).encode())
+    c = b64url(json.dumps(claims).encode())
+    key = (secret if secret is not None else member_secret())
+    key = key.encode() if isinstance(key, str) else key
+    sig = b64url(hmac.new(key, f"{h}.{c}".encode(), hashlib.sha256).digest())
+    return f"{h}.{c}.{sig}"
+
+
+def is_unauthorized(resp):
+    """Asserts 401 UNAUTHORIZED with WWW-Authenticate: Bearer."""
+    is_error_envelope(resp, 401, "UNAUTHORIZED")
+    check((resp.header("WWW-Authenticate") or "").startswith("Bearer"),
+          f"WWW-Authenticate: {resp.header('WWW-Authenticate')!r}")
 
 
 def sql(query, url=None):

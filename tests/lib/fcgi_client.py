@@ -68,7 +68,7 @@ class Request:
 
 def get(path, uri, method="GET", body=b"", extra=None):
     params = {"REQUEST_METHOD": method, "DOCUMENT_URI": uri, "QUERY_STRING": "",
-              "CONTENT_LENGTH": str(len(body)), "API_LISTENER": "public"}
+              "CONTENT_LENGTH": str(len(body))}
     params.update(extra or {})
     r = Request(path, params)
     r.send_body(body)

@@ -72,7 +72,7 @@ host_pool_start() {
         REDIS_URL="unix://$RUN/redis.sock"
         TOSS_API_BASE="http://$GW_IP:8090"
         ADMIN_TOKEN_FILE="$STACK_DIR/admin_token"
-        USER_TOKEN_SECRET_FILE="$STACK_DIR/user_token_secret"
+        MEMBER_JWT_SECRET_FILE="$STACK_DIR/member_jwt_secret"
         CURSOR_SECRET_FILE="$STACK_DIR/cursor_secret"
         "$@"
     )
@@ -116,11 +116,15 @@ gw_start() {
 gw_stop() { stop_pid "$HOSTS_DIR/sandbox.pid" TERM 5; }
 
 # nginx_upstreams "ADDR ADDR ...": points nginx at these backends (none: the
-# stack's own pool again).
+# stack's own pool again); the admin server at their admin sockets (a host
+# pool's ADMIN_LISTEN is its LISTEN's port + 1).
 nginx_upstreams() {
-    local s="" a
-    for a in $1; do s+="        server $a max_fails=1 fail_timeout=2s;"$'\n'; done
-    STACK_UPSTREAMS=${s%$'\n'} start_nginx
+    local s="" adm="" a
+    for a in $1; do
+        s+="        server $a max_fails=1 fail_timeout=2s;"$'\n'
+        adm+="        server ${a%:*}:$((${a##*:} + 1)) max_fails=1 fail_timeout=2s;"$'\n'
+    done
+    STACK_UPSTREAMS=${s%$'\n'} STACK_ADMIN_UPSTREAMS=${adm%$'\n'} start_nginx
     sleep 0.5
 }
 

@@ -3,7 +3,10 @@ of apitest.py; Python standard library only).
 
   new_user() / balance(uid) / ledger(order_id)     test data through psql
   order_id(tag)                                     a fresh, valid orderId
-  create(oid, uid, amount) / success(oid, pk, amount) / get_payment(oid)
+  create(oid, uid, amount) / success(oid, pk, amount) / get_payment(oid) / fail(qs)
+                                                    as the payment's owner (member
+                                                    token; as_user= another one,
+                                                    as_user=0 none)
   authorize(oid, amount, outcome)                   the widget step, at the sandbox
   sandbox(method, path, body) / fault(...) / clear_faults() / stats()
   reconcile(**env)                                  `memberapi job reconcile` once,
@@ -72,17 +75,51 @@ def order_id(tag="ord"):
     return f"{tag}_{time.time_ns() % 10**13}_{random.randrange(10**6):06d}"
 
 
-def create(oid, uid, amount, gateway="TOSS", pay_type="CARD", **extra):
+_owners = {}
+
+
+def owner_of(oid):
+    """The user of a payment (cached: it never changes); a stranger's id when
+    there is no such payment (its token is valid, it owns nothing)."""
+    if oid in _owners:
+        return _owners[oid]
+    uid = sql1(f"SELECT user_id FROM payments WHERE order_id = '{oid}'") \
+        if oid and apitest_safe(oid) else None
+    if uid is None:
+        return STRANGER
+    _owners[oid] = int(uid)
+    return _owners[oid]
+
+
+STRANGER = 999999999999  # a user id nobody has: its token is valid and owns nothing
+
+
+def as_headers(user, oid=None):
+    """Authorization of user (None: the owner of oid; 0: no token)."""
+    if user == 0:
+        return {}
+    return apitest.member(owner_of(oid) if user is None else user)
+
+
+def create(oid, uid, amount, gateway="TOSS", pay_type="CARD", as_user=None, **extra):
+    """POST /api/v1/payments as member uid (as_user: another member, 0: no token)."""
     body = {"orderId": oid, "userId": uid, "amount": amount, "payGateway": gateway,
             "payType": pay_type}
     body.update(extra)
-    return api("POST", "/api/v1/payments", body)
+    if uid is None:
+        del body["userId"]
+    r = api("POST", "/api/v1/payments", body,
+            headers=as_headers(uid if as_user is None else as_user))
+    if r.status in (200, 201) and uid:
+        _owners[oid] = int(uid)
+    return r
 
 
 BREAKER_OPEN_MESSAGE = "the payment gateway is unavailable"
 
 
-def success(oid, pk, amount, method="POST", gateway="toss", timeout=60, retry_breaker=True):
+def success(oid, pk, amount, method="POST", gateway="toss", timeout=60, retry_breaker=True,
+            as_user=None):
     """The success call. The gateway breaker is shared by every test: when an
     earlier test's faults left it OPEN, the API answers 503 "unavailable,
     payment unchanged, retry shortly", and a client retries; so do these
@@ -91,8 +128,9 @@ def success(oid, pk, amount, method="POST", gateway="toss", timeout=60, retry_br
     if method == "GET":
         qs = "paymentType=NORMAL&" + qs  # as the gateway's redirect sends it
     deadline = time.time() + 60
+    h = as_headers(as_user, oid)
     while True:
-        r = api(method, f"/api/v1/payments/success/{gateway}?{qs}", timeout=timeout)
+        r = api(method, f"/api/v1/payments/success/{gateway}?{qs}", headers=h, timeout=timeout)
         if not (retry_breaker and r.status == 503 and r.json
                 and BREAKER_OPEN_MESSAGE in r.json.get("errorMessage", "")
                 and time.time() < deadline):
@@ -100,8 +138,13 @@ def success(oid, pk, amount, method="POST", gateway="toss", timeout=60, retry_br
         time.sleep(1)
 
 
-def get_payment(oid):
-    return api("GET", f"/api/v1/payments/{oid}")
+def get_payment(oid, as_user=None):
+    return api("GET", f"/api/v1/payments/{oid}", headers=as_headers(as_user, oid))
+
+
+def fail(qs, oid=None, gateway="toss", as_user=None):
+    """GET /api/v1/payments/fail/{gateway}?qs as the owner of oid."""
+    return api("GET", f"/api/v1/payments/fail/{gateway}?{qs}", headers=as_headers(as_user, oid))
 
 
 def sandbox(method, path, body=None, auth=False, timeout=30):

@@ -49,7 +49,6 @@ def nginx_location(add):
             fh.write(f"location {BENCH_PREFIX}/ {{\n"
                      f"    rewrite ^{BENCH_PREFIX}(/api/v1/payments.*)$ $1 break;\n"
                      f"    include {apitest.ROOT}/nginx/fastcgi.conf;\n"
-                     f"    fastcgi_param API_LISTENER public;\n"
                      f"    fastcgi_pass memberapi;\n}}\n")
     elif os.path.exists(f):
         os.remove(f)
@@ -142,18 +141,19 @@ def split(xs, n):
 
 def pay(job):
     """create + success for each order; returns per-payment latencies (s)."""
-    items, uid = job
+    items, uid, token = job
     api = Conn(apitest.HTTP_PORT)
+    auth = {"Authorization": "Bearer " + token}  # the member's JWT (minted once)
     lat, succ = [], []
     for oid, amount, pk, _ in items:
         t0 = time.perf_counter()
         st, raw = api.req("POST", f"{BENCH_PREFIX}/api/v1/payments",
                           {"orderId": oid, "userId": uid, "amount": amount,
-                           "payGateway": "TOSS", "payType": "CARD"})
+                           "payGateway": "TOSS", "payType": "CARD"}, auth)
         assert st == 201, raw
         t1 = time.perf_counter()
         st, raw = api.req("POST", f"{BENCH_PREFIX}/api/v1/payments/success/toss"
-                                  f"?paymentKey={pk}&orderId={oid}&amount={amount}")
+                                  f"?paymentKey={pk}&orderId={oid}&amount={amount}", headers=auth)
         assert st == 200, raw
         t2 = time.perf_counter()
         lat.append(t2 - t0)
@@ -183,9 +183,10 @@ def bench_throughput(n, c, tag):
                   for x in part]
     nginx_location(True)
     try:
+        token = apitest.member_token(uid)
         with mp.Pool(c) as p:
             t0 = time.perf_counter()
-            res = p.map(pay, [(part, uid) for part in split(minted, c)])
+            res = p.map(pay, [(part, uid, token) for part in split(minted, c)])
             wall = time.perf_counter() - t0
     finally:
         nginx_location(False)

@@ -1,13 +1,18 @@
 /* test_common.c: arena, strict integer parsing, UTF-8 checks, base64url,
- * HMAC-SHA256 and the metrics registry (common/). */
+ * HMAC-SHA256, the metrics registry and the log's reopen (common/). */
 #include "unit.h"
 #include "common/arena.h"
 #include "common/crypto.h"
+#include "common/log.h"
 #include "common/metrics.h"
 #include "common/str.h"
 
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static void test_arena(void)
 {
@@ -168,6 +173,104 @@ static void test_metrics(void)
     free(mem);
 }
 
+/* log_reopen (SIGUSR1 after logrotate) while request threads write: every
+ * line lands whole in the old file or the new one; none is written to a
+ * closed descriptor, or to whatever file reused its number. */
+#define LOG_WRITERS   4
+#define LOG_LINES     5000
+#define LOG_ROTATIONS 100
+
+static void *log_writer(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    for (int i = 0; i < LOG_LINES; i++)
+        log_info("event=reopen_test writer=%d i=%d", id, i);
+    return NULL;
+}
+
+/* Lines of a file that look like whole log lines of this test; -1 on a
+ * malformed line. */
+static long count_test_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    char line[4096];
+    long n = 0;
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "ts=", 3) != 0 || strstr(line, " event=reopen_test writer=") == NULL ||
+            line[strlen(line) - 1] != '\n') {
+            n = -1;
+            break;
+        }
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+/* The descriptor whose /proc link is path, or -1. */
+static int fd_of(const char *path)
+{
+    for (int fd = 0; fd < 1024; fd++) {
+        char link[64], target[256];
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, target, sizeof(target) - 1);
+        if (n < 0)
+            continue;
+        target[n] = '\0';
+        if (strcmp(target, path) == 0)
+            return fd;
+    }
+    return -1;
+}
+
+static void test_log_reopen_while_writing(void)
+{
+    char dir[] = "/tmp/logtestXXXXXX";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    char path[128], rotated[160], decoy[160];
+    snprintf(path, sizeof(path), "%s/app.log", dir);
+    snprintf(decoy, sizeof(decoy), "%s/decoy", dir);
+    CU_ASSERT_EQUAL_FATAL(log_open(path, LOG_INFO), 0);
+    int log_fd = fd_of(path);
+    CU_ASSERT_TRUE_FATAL(log_fd > STDERR_FILENO);
+
+    pthread_t th[LOG_WRITERS];
+    for (int i = 0; i < LOG_WRITERS; i++)
+        pthread_create(&th[i], NULL, log_writer, (void *)(intptr_t)i);
+    int decoys[LOG_ROTATIONS];
+    for (int r = 0; r < LOG_ROTATIONS; r++) {
+        snprintf(rotated, sizeof(rotated), "%s.%d", path, r);
+        CU_ASSERT_EQUAL(rename(path, rotated), 0);
+        CU_ASSERT_EQUAL(log_reopen(), 0);
+        /* The threads' descriptor number now names the new file. */
+        CU_ASSERT_EQUAL(fd_of(path), log_fd);
+        /* Takes the lowest free descriptor: a number the reopen freed. */
+        decoys[r] = open(decoy, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    }
+    for (int i = 0; i < LOG_WRITERS; i++)
+        pthread_join(th[i], NULL);
+    log_open("-", LOG_INFO);
+
+    long total = count_test_lines(path);
+    CU_ASSERT_TRUE(total >= 0);
+    for (int r = 0; r < LOG_ROTATIONS; r++) {
+        snprintf(rotated, sizeof(rotated), "%s.%d", path, r);
+        long n = count_test_lines(rotated);
+        CU_ASSERT_TRUE(n >= 0);
+        total += n;
+        unlink(rotated);
+        if (decoys[r] >= 0)
+            close(decoys[r]);
+    }
+    CU_ASSERT_EQUAL(total, (long)LOG_WRITERS * LOG_LINES);
+    CU_ASSERT_EQUAL(count_test_lines(decoy), 0);
+    unlink(path);
+    unlink(decoy);
+    rmdir(dir);
+}
+
 static const unit_test_t tests[] = {
     { "arena", test_arena },
     { "strict integers", test_i64 },
@@ -175,6 +278,7 @@ static const unit_test_t tests[] = {
     { "base64url", test_b64url },
     { "HMAC-SHA256 (RFC 4231) and random", test_hmac },
     { "metrics registry and rendering", test_metrics },
+    { "log reopen while threads write", test_log_reopen_while_writing },
 };
 
 UNIT_MAIN("common", tests)

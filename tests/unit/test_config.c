@@ -1,5 +1,6 @@
 /* test_config.c: configuration from environment and file, validation that
- * names the key, secrets from files, atomic apply (common/config.c). */
+ * names the key, secrets from files, atomic apply, reload all or nothing with
+ * restart-only keys kept (common/config.c). */
 #include "unit.h"
 #include "common/config.h"
 
@@ -8,7 +9,7 @@
 #include <unistd.h>
 
 static int64_t workers, timeout;
-static char *listen_, *token, *optional;
+static char *listen_, *token, *optional, *dburl;
 static bool flag;
 
 static int check_even(const char *v, char *err, size_t n)
@@ -27,6 +28,7 @@ static const cfg_key_t keys[] = {
     { "T_FLAG", CFG_BOOL, &flag, "false", 0, 0, "a flag", NULL },
     { "T_TOKEN", CFG_SECRET, &token, NULL, 8, 64, "a token", NULL },
     { "T_OPTIONAL", CFG_STR, &optional, NULL, 0, 10, "optional", NULL },
+    { "T_DB_URL", CFG_STR, &dburl, "http://db/x", 1, 80, "a URL", cfg_check_url },
 };
 
 static char tmpdir[] = "/tmp/cfgtestXXXXXX";
@@ -47,6 +49,32 @@ static void clear_env(void)
         unsetenv(keys[i].name);
     unsetenv("T_TOKEN_FILE");
     unsetenv("CONFIG_FILE");
+}
+
+/* CFG_F_SECRET_VALUE: errors name the key and what was expected, never the
+ * value or any part of it. */
+static void test_secret_valued_keys_never_echoed(void)
+{
+    clear_env();
+    char err[256];
+    setenv("T_DB_URL", "postgresql://memberapi:hunter2-secret@db.internal:5432/memberapi", 1);
+    CU_ASSERT_EQUAL(cfg_load(NULL, err, sizeof(err)), -1); /* not http(s) */
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "T_DB_URL: expected an http:// or https:// URL"));
+    CU_ASSERT_PTR_NULL(strstr(err, "hunter2"));
+    CU_ASSERT_PTR_NULL(strstr(err, "memberapi"));
+    CU_ASSERT_PTR_NULL(strstr(err, "postgresql"));
+    setenv("T_DB_URL",
+           "http://memberapi:hunter2-secret@db.internal:5432/a-very-long-path-to-be-refused/x", 1);
+    CU_ASSERT_EQUAL(cfg_load(NULL, err, sizeof(err)), -1); /* over 80 characters */
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "T_DB_URL: expected a URL (1..80 characters, got 81)"));
+    CU_ASSERT_PTR_NULL(strstr(err, "hunter2"));
+    CU_ASSERT_PTR_NULL(strstr(err, "db.internal"));
+    /* a key not marked still shows what it got */
+    unsetenv("T_DB_URL");
+    setenv("T_LISTEN", "nowhere", 1);
+    CU_ASSERT_EQUAL(cfg_load(NULL, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "'nowhere'"));
+    unsetenv("T_LISTEN");
 }
 
 static void test_defaults(void)
@@ -149,12 +177,81 @@ static void test_url_check(void)
     CU_ASSERT_EQUAL(cfg_check_loglevel("loud", err, sizeof(err)), -1);
 }
 
+/* A relation between keys, checked on reload after each key's own check. */
+static int relation_check(char *err, size_t n)
+{
+    if (workers > 10 && flag) {
+        snprintf(err, n, "T_WORKERS above 10 needs T_FLAG=false");
+        return -1;
+    }
+    return 0;
+}
+
+static void test_reload(void)
+{
+    clear_env();
+    char err[256];
+    cfg_reload_t rl;
+    setenv("T_LISTEN", "/run/a.sock", 1);
+    CU_ASSERT_EQUAL_FATAL(cfg_load(NULL, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(workers, 4);
+    /* nothing changed: nothing listed */
+    CU_ASSERT_EQUAL(cfg_reload(NULL, relation_check, &rl, err, sizeof(err)), 0);
+    ASSERT_STR(rl.applied, "");
+    ASSERT_STR(rl.restart, "");
+    /* a module normalised the value in place at start: it stays so */
+    listen_[strlen(listen_) - 5] = '\0'; /* "/run/a" */
+    CU_ASSERT_EQUAL(cfg_reload(NULL, relation_check, &rl, err, sizeof(err)), 0);
+    ASSERT_STR(listen_, "/run/a");
+    /* T_LISTEN is read only at start: named, kept as it runs; the rest applied */
+    setenv("T_WORKERS", "8", 1);
+    setenv("T_LISTEN", "/run/b.sock", 1);
+    setenv("T_TOKEN", "a-new-secret-token", 1);
+    CU_ASSERT_EQUAL(cfg_reload(NULL, relation_check, &rl, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(workers, 8);
+    ASSERT_STR(token, "a-new-secret-token");
+    ASSERT_STR(listen_, "/run/a");
+    ASSERT_STR(cfg_raw("T_LISTEN"), "/run/a.sock");
+    ASSERT_STR(rl.applied, "T_WORKERS,T_TOKEN");
+    ASSERT_STR(rl.restart, "T_LISTEN");
+    /* one bad value: nothing of the reload is applied */
+    setenv("T_WORKERS", "9", 1);
+    setenv("T_FLAG", "true", 1);
+    setenv("T_TIMEOUT", "3", 1); /* odd */
+    CU_ASSERT_EQUAL(cfg_reload(NULL, relation_check, &rl, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "T_TIMEOUT"));
+    CU_ASSERT_EQUAL(workers, 8);
+    CU_ASSERT_FALSE(flag);
+    CU_ASSERT_EQUAL(timeout, 10);
+    /* each value fine, the relation not: nothing applied either */
+    setenv("T_TIMEOUT", "20", 1);
+    setenv("T_WORKERS", "12", 1);
+    CU_ASSERT_EQUAL(cfg_reload(NULL, relation_check, &rl, err, sizeof(err)), -1);
+    ASSERT_STR(err, "T_WORKERS above 10 needs T_FLAG=false");
+    CU_ASSERT_EQUAL(workers, 8);
+    CU_ASSERT_FALSE(flag);
+    CU_ASSERT_EQUAL(timeout, 10);
+    ASSERT_STR(cfg_raw("T_WORKERS"), "8");
+    ASSERT_STR(listen_, "/run/a");
+    ASSERT_STR(token, "a-new-secret-token");
+    /* fixed: all of it applies */
+    setenv("T_FLAG", "false", 1);
+    CU_ASSERT_EQUAL(cfg_reload(NULL, relation_check, &rl, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(workers, 12);
+    CU_ASSERT_EQUAL(timeout, 20);
+    ASSERT_STR(rl.applied, "T_WORKERS,T_TIMEOUT");
+    ASSERT_STR(rl.restart, "T_LISTEN");
+    clear_env();
+}
+
 static const unit_test_t tests[] = {
     { "defaults", test_defaults },
     { "environment wins over the file", test_env_wins_over_file },
     { "errors name the key and change nothing", test_errors_name_the_key },
     { "secrets from files, never echoed", test_secrets },
     { "URL, listen and level checks", test_url_check },
+    { "secret-valued keys are named, never echoed", test_secret_valued_keys_never_echoed },
+    { "reload: all or nothing, restart-only keys kept and named", test_reload },
 };
 
 int main(void)
@@ -162,6 +259,10 @@ int main(void)
     if (mkdtemp(tmpdir) == NULL)
         return 2;
     cfg_register(keys, sizeof(keys) / sizeof(keys[0]));
+    static const char *const secret_valued[] = { "T_DB_URL" };
+    cfg_flag(secret_valued, 1, CFG_F_SECRET_VALUE);
+    static const char *const restart_only[] = { "T_LISTEN" };
+    cfg_flag(restart_only, 1, CFG_F_RESTART);
     int rc = unit_run("config", tests, sizeof(tests) / sizeof(tests[0]));
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);

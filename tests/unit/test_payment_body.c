@@ -38,6 +38,18 @@ static void test_good(void)
     CU_ASSERT_EQUAL(strlen(p.order_id), 64);
 }
 
+/* userId may be omitted: the route takes the member from the token. */
+static void test_user_omitted(void)
+{
+    payment_create_t c;
+    err_t e;
+    static const char body[] =
+        "{\"orderId\":\"order1\",\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}";
+    CU_ASSERT_EQUAL_FATAL(payment_parse_create(body, sizeof(body) - 1, 10000000, &c, &e), 0);
+    CU_ASSERT_EQUAL(c.user_id, 0);
+    CU_ASSERT_EQUAL(c.amount, 100);
+}
+
 static void test_bad(void)
 {
     static const char *const bad[] = {
@@ -47,7 +59,6 @@ static void test_bad(void)
         "\"x\"",
         /* missing each field */
         "{\"userId\":1,\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}",
-        "{\"orderId\":\"order1\",\"amount\":100,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}",
         "{\"orderId\":\"order1\",\"userId\":1,\"payGateway\":\"TOSS\",\"payType\":\"CARD\"}",
         "{\"orderId\":\"order1\",\"userId\":1,\"amount\":100,\"payType\":\"CARD\"}",
         "{\"orderId\":\"order1\",\"userId\":1,\"amount\":100,\"payGateway\":\"TOSS\"}",
@@ -167,6 +178,7 @@ static void test_validators(void)
 static const unit_test_t tests[] = {
     { "valid create bodies", test_good },
     { "invalid create bodies", test_bad },
+    { "userId omitted: taken from the token", test_user_omitted },
     { "orderId, paymentKey and token rules", test_validators },
 };
 

@@ -147,6 +147,68 @@ static void test_pct_decode(void)
     CU_ASSERT_EQUAL(http_pct_decode("a%2", 3, out, false), -1);
 }
 
+static void test_nul_is_named(void)
+{
+    http_kv_t *kv;
+    size_t n;
+    char err[160];
+    CU_ASSERT_EQUAL(http_query_parse(A, "page=1%00", &kv, &n, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "query value contains a NUL byte"));
+    CU_ASSERT_EQUAL(http_query_parse(A, "pa%00ge=1", &kv, &n, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "query name contains a NUL byte"));
+    /* a bad escape is named as such, even next to a NUL */
+    CU_ASSERT_EQUAL(http_query_parse(A, "a=%00%zz", &kv, &n, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "malformed percent-encoding in query value"));
+    CU_ASSERT_EQUAL(http_query_parse(A, "a=%FF", &kv, &n, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "not valid UTF-8"));
+}
+
+static void test_path_check(void)
+{
+    char err[160];
+    const char *good[] = { "/", "/api/v1/profiles/1", "/a b", "/%zz", "/\xea\xb9\x80", "//x" };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        CU_ASSERT_EQUAL(http_path_check(good[i], err, sizeof(err)), 0);
+    const char *bad[] = { NULL,       "",       "api/v1", "?x=1",  "/a\nb",     "/a\rb",
+                          "/a\tb",    "/a\x01", "/a\x7f", "/\xff", "/\xc0\xaf", "/\xed\xa0\x80",
+                          "/\xea\xb9" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        CU_ASSERT_EQUAL(http_path_check(bad[i], err, sizeof(err)), -1);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "malformed path"));
+    }
+    CU_ASSERT_EQUAL(http_path_check("/a\nb", err, sizeof(err)), -1);
+    ASSERT_STR(err, "malformed path: control character (%0A)");
+}
+
+static void test_path_decode(void)
+{
+    const char *p;
+    char err[160];
+    CU_ASSERT_EQUAL(http_path_decode(A, "/a%20b/%EA%B9%80?x=%zz", &p, err, sizeof(err)), 0);
+    ASSERT_STR(p, "/a b/\xea\xb9\x80"); /* the query is not the path's business */
+    CU_ASSERT_EQUAL(http_path_decode(A, "/a+b", &p, err, sizeof(err)), 0);
+    ASSERT_STR(p, "/a+b"); /* '+' is a space only in a query */
+    CU_ASSERT_EQUAL(http_path_decode(A, NULL, &p, err, sizeof(err)), 0);
+    ASSERT_STR(p, "/");
+    CU_ASSERT_EQUAL(http_path_decode(A, "%2Fx", &p, err, sizeof(err)), 0);
+    ASSERT_STR(p, "/x");
+
+    CU_ASSERT_EQUAL(http_path_decode(A, "/api/v1/profiles/1%00x", &p, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NULL(p);
+    ASSERT_STR(err, "malformed path: it contains a NUL byte (%00)");
+    const char *escapes[] = { "/a%zz", "/a%4", "/a%", "/a%4?x", "/%%41" };
+    for (size_t i = 0; i < sizeof(escapes) / sizeof(escapes[0]); i++) {
+        CU_ASSERT_EQUAL(http_path_decode(A, escapes[i], &p, err, sizeof(err)), -1);
+        ASSERT_STR(err, "malformed percent-encoding in path");
+    }
+    const char *bad[] = { "", "x/y", "/%0A", "/%FF", "/%C0%AF", "/%7F", "?/x" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CU_ASSERT_EQUAL(http_path_decode(A, bad[i], &p, err, sizeof(err)), -1);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "malformed path"));
+    }
+}
+
 static const unit_test_t tests[] = {
     { "basic", test_basic },
     { "percent-decoding", test_decoding },
@@ -157,6 +219,9 @@ static const unit_test_t tests[] = {
     { "integer parameters", test_param_i64 },
     { "path ids", test_path_id },
     { "pct_decode", test_pct_decode },
+    { "a NUL in the query is named", test_nul_is_named },
+    { "path check: '/', UTF-8, no control characters", test_path_check },
+    { "raw path decoding", test_path_decode },
 };
 
 int main(void)

@@ -89,13 +89,8 @@ static void test_match(void)
 
 static void test_404(void)
 {
-    const char *paths[] = { "/api/v1/profile",
-                            "/api/v1/profiles/",
-                            "/api/v1/profiles/1/x",
-                            "/",
-                            "//api/v1/profiles",
-                            "/api/v1/profiles//1",
-                            "" };
+    const char *paths[] = { "/api/v1/profile",   "/api/v1/profiles/",  "/api/v1/profiles/1/x", "/",
+                            "//api/v1/profiles", "/api/v1/profiles//1" };
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
         http_req_t *r = mk("GET", paths[i]);
         http_dispatch(r);
@@ -192,6 +187,30 @@ static void test_bad_query(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(r->out.buf, "INVALID_PARAMETER"));
 }
 
+static void test_malformed_path(void)
+{
+    /* Refused before routing: not a 404, not the handler, not a 413. */
+    const char *paths[] = { "", "api/v1/profiles", "/api/v1/profiles/1\n", "/api/v1/\xff",
+                            "/api/v1/profiles/\x01" };
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        http_req_t *r = mk("GET", paths[i]);
+        r->body_too_large = true;
+        http_dispatch(r);
+        CU_ASSERT_PTR_NULL(last);
+        CU_ASSERT_EQUAL(r->status, 400);
+        CU_ASSERT_PTR_NOT_NULL(strstr(r->out.buf, "\"errorType\":\"INVALID_PARAMETER\""));
+        CU_ASSERT_PTR_NOT_NULL(strstr(r->out.buf, "malformed path"));
+    }
+    /* what the reader found (a raw URI with %00) is answered as it said */
+    http_req_t *r = mk("GET", NULL);
+    r->malformed = "malformed path: it contains a NUL byte (%00)";
+    http_dispatch(r);
+    CU_ASSERT_EQUAL(r->status, 400);
+    CU_ASSERT_PTR_NULL(last);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->out.buf, "NUL byte"));
+    ASSERT_STR(r->path, "/");
+}
+
 static void test_no_response(void)
 {
     http_req_t *r = mk("GET", "/silent");
@@ -237,6 +256,7 @@ static const unit_test_t tests[] = {
     { "JSON routes check the content type (415)", test_content_type },
     { "too large bodies are 413", test_too_large },
     { "malformed queries are 400", test_bad_query },
+    { "malformed paths are 400 before routing", test_malformed_path },
     { "a handler without a response gives 500", test_no_response },
     { "malformed patterns are refused", test_bad_patterns },
     { "request ids", test_request_id },

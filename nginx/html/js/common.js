@@ -1,7 +1,9 @@
 // common.js: what every page of the web front end shares: the API client
-// (the envelopes of docs/openapi.yaml), turning an error envelope into a
-// readable message (never raw JSON), the front end's configuration
-// (/config.json), small DOM helpers, numbers and dates in Korean style.
+// (the envelopes of docs/openapi.yaml), the member's sign-in (a member JWT
+// kept in localStorage and sent as "Authorization: Bearer"), turning an
+// error envelope into a readable message (never raw JSON), the front end's
+// configuration (/config.json), small DOM helpers, numbers and dates in
+// Korean style.
 
 /** Korean headline per errorType (the English errorMessage follows it). */
 const ERROR_TITLES = {
@@ -19,8 +21,45 @@ const ERROR_TITLES = {
     NETWORK: '서버에 연결할 수 없습니다',
 };
 
+const TOKEN_KEY = 'memberapi.memberToken';
+
+/** The signed-in member's token, or null. */
+export function memberToken() {
+    try {
+        return window.localStorage.getItem(TOKEN_KEY);
+    } catch (e) {
+        return null;
+    }
+}
+
+/** The member id (`sub`) of a JWT, read without verifying it (the API
+ *  verifies; this only labels the page), or null. */
+export function tokenUserId(token) {
+    try {
+        const part = String(token || '').split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+        const claims = JSON.parse(atob(part + '='.repeat((4 - (part.length % 4)) % 4)));
+        return positiveId(claims.sub);
+    } catch (e) {
+        return null;
+    }
+}
+
+/** Signs in with a member token (a JWT from the identity provider; locally,
+ *  POST /internal/v1/users/{id}/tokens mints one). Returns the member id or
+ *  null when the text is not a JWT. */
+export function signIn(token) {
+    const t = String(token || '').trim();
+    if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(t) || !tokenUserId(t)) return null;
+    window.localStorage.setItem(TOKEN_KEY, t);
+    return tokenUserId(t);
+}
+
+export function signOut() {
+    window.localStorage.removeItem(TOKEN_KEY);
+}
+
 /**
- * Calls the API. Resolves (never rejects) to
+ * Calls the API (with the member's token when signed in). Resolves (never rejects) to
  *   {ok: true, status, data}                     for a success envelope
  *   {ok: false, status, error: {errorType, errorMessage, pgCode?, pgMessage?, requestId?, data?}}
  * A body that is not an envelope (a proxy's HTML page, a cut answer) still
@@ -32,6 +71,8 @@ export async function api(method, path, { query, body } = {}) {
         if (v !== undefined && v !== null && v !== '') url.searchParams.set(k, String(v));
     }
     const init = { method, headers: { Accept: 'application/json' } };
+    const token = memberToken();
+    if (token) init.headers.Authorization = `Bearer ${token}`;
     if (body !== undefined) {
         init.headers['Content-Type'] = 'application/json; charset=utf-8';
         init.body = JSON.stringify(body);

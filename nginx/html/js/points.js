@@ -3,7 +3,8 @@
 // goes to the gateway's checkout page (the sandbox's /sim/checkout, from
 // /config.json) with successUrl/failUrl pointing back at pay-success.html
 // and pay-fail.html, which confirm or record the failure through the API.
-import { api, count, el, loadConfig, pager, params, points, positiveId, showError, showStatus } from './common.js';
+import { api, count, el, loadConfig, memberToken, pager, params, points, positiveId, showError, showStatus,
+    signIn, signOut, tokenUserId } from './common.js';
 
 const $ = (id) => document.getElementById(id);
 const HISTORY_SIZE = 10;
@@ -13,10 +14,26 @@ function newOrderId() {
     return `web_${Date.now().toString(36)}_${rand}`;
 }
 
+/** The headline of a refused request: 401 asks to sign in, 403 says whose it is. */
+function refusal(r, fallback) {
+    if (r.status === 401) return '로그인이 필요합니다 (회원 토큰이 없거나 만료되었습니다)';
+    if (r.status === 403) return '다른 회원의 포인트는 볼 수 없습니다';
+    if (r.status === 404) return '회원을 찾을 수 없습니다';
+    return fallback;
+}
+
+function showSignedIn() {
+    const me = tokenUserId(memberToken());
+    $('signed-in').classList.toggle('hidden', !me);
+    $('signin').classList.toggle('hidden', !!me);
+    $('signed-in-id').textContent = me || '';
+    return me;
+}
+
 async function loadBalance(userId) {
     const r = await api('GET', `/api/v1/users/${userId}/points`);
     if (!r.ok) {
-        showError($('message'), r.error, r.status === 404 ? '회원을 찾을 수 없습니다' : '잔액을 불러오지 못했습니다');
+        showError($('message'), r.error, refusal(r, '잔액을 불러오지 못했습니다'));
         return false;
     }
     $('who-id').textContent = r.data.userId;
@@ -104,6 +121,22 @@ async function topUp(userId, event) {
 
 async function main() {
     const p = params();
+    const me = showSignedIn();
+    $('signin').addEventListener('submit', (e) => {
+        e.preventDefault();
+        const id = signIn($('token').value);
+        if (!id) {
+            showError($('signin-message'), { errorType: 'INVALID_PARAMETER', errorMessage: '회원 토큰(JWT) 형식이 아닙니다.' });
+            return;
+        }
+        window.location.assign(`/points.html?userId=${id}`);
+    });
+    $('signout').addEventListener('click', () => {
+        signOut();
+        window.location.assign('/points.html');
+    });
+    // signed in and no member asked for: my own points
+    if (p.userId === undefined && me) p.userId = me;
     const userId = positiveId(p.userId);
     $('who').addEventListener('submit', (e) => {
         e.preventDefault();
