@@ -739,9 +739,11 @@ def freeze_checks(s, load, cfg, log_offset):
         # a request that reached the pool's socket while it stopped waits for
         # the stop (then nginx answers 502): the stop's deadline is its own
         dl = {k: max(v, stop_limit + MARGIN_MS) for k, v in dl.items()}
-    # /health: always 200 and fast (not while the pool itself is stopped).
+    # /health: always 200 and fast (not while the pool itself is stopped: a
+    # probe in flight at the signal or sent before the pool is back).
     probes = [r for r in rec.of("health")
-              if not (stop and stop.t_signal and stop.t_signal <= r[1] <= (stop.t_ready or 1e12))]
+              if not (stop and stop.t_signal and r[1] + r[2] >= stop.t_signal
+                      and r[1] <= (stop.t_ready or 1e12))]
     hbad = sum(1 for r in probes if r[3] != 200)
     hmax = max((r[2] for r in probes), default=0) * 1000
     if hbad or hmax > HEALTH_MS:
