@@ -219,7 +219,11 @@ def create_payment(uid, tag):
     oid = f"dl_{tag}_{time.time_ns() % 10**12}_{random.randrange(10**6):06d}"
     return api("POST", "/api/v1/payments",
                {"orderId": oid, "userId": uid, "amount": 1000, "payGateway": "TOSS",
-                "payType": "CARD"}, timeout=60)
+                "payType": "CARD"}, headers=apitest.member(uid), timeout=60)
+
+
+def points(uid, timeout=30):
+    return api("GET", f"/api/v1/users/{uid}/points", headers=apitest.member(uid), timeout=timeout)
 
 
 def timed(fn):
@@ -232,10 +236,11 @@ def timed(fn):
 def primary_frozen_writes_answer_503_within_the_deadline():
     restart_pool(env=PRIMARY_ENV, ready=True)
     uid = new_user()
+    apitest.member_token(uid)  # minted before the freeze (minting does no I/O anyway)
     try:
         # warm: every thread may have a connection; both answer normally
         eq(create_payment(uid, "warm").status, 201, "payment create before the freeze")
-        eq(api("GET", f"/api/v1/users/{uid}/points").status, 200, "points before the freeze")
+        eq(points(uid).status, 200, "points before the freeze")
         pids = [postmaster("primary")]
         try:
             with HealthProbe() as health:
@@ -247,7 +252,7 @@ def primary_frozen_writes_answer_503_within_the_deadline():
                 # server and waits its whole deadline (the others fail fast)
                 for i in range(3):
                     answers.append(("GET points", 0.6) + timed(
-                        lambda: api("GET", f"/api/v1/users/{uid}/points", timeout=60)))
+                        lambda: points(uid, timeout=60)))
                     time.sleep(0.4)
                     answers.append(("POST payments", 1.5) + timed(lambda: create_payment(uid, i)))
                     time.sleep(0.4)
@@ -264,7 +269,7 @@ def primary_frozen_writes_answer_503_within_the_deadline():
         print("  primary frozen: " + ", ".join(f"{w} 503 in {t:.2f} s" for w, _, _, t in answers),
               flush=True)
         # after SIGCONT both work again
-        wait_until(lambda: api("GET", f"/api/v1/users/{uid}/points").status == 200, timeout=15,
+        wait_until(lambda: points(uid).status == 200, timeout=15,
                    interval=0.2, what="points served again")
         wait_until(lambda: create_payment(uid, "after").status == 201, timeout=15, interval=0.2,
                    what="payments created again")

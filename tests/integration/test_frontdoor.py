@@ -114,6 +114,8 @@ def metric(name):
 def check_config(**env):
     bin_ = os.environ.get("MEMBERAPI_BIN", os.path.join(apitest.ROOT, "build", "src", "memberapi"))
     e = {k: v for k, v in os.environ.items() if k not in ("LISTEN", "ADMIN_LISTEN")}
+    if not e.get("MEMBER_JWT_SECRET"):  # the stack's key: without one the start is refused
+        e.setdefault("MEMBER_JWT_SECRET_FILE", os.path.join(STACK_DIR, "member_jwt_secret"))
     e.update(env)
     return subprocess.run([bin_, "check-config"], env=e, capture_output=True, text=True)
 
@@ -249,7 +251,7 @@ def a_long_request_is_logged_while_running_then_answered_504_and_its_worker_recy
             t0 = time.time()
             qs = f"paymentKey={pk}&orderId={oid}&amount=12000"
             box["r"] = api("POST", f"/api/v1/payments/success/toss?{qs}",
-                           headers={"X-Request-Id": rid}, timeout=30)
+                           headers={"X-Request-Id": rid, **apitest.member(uid)}, timeout=30)
             box["took"] = time.time() - t0
             box["done_at"] = time.time()
 

@@ -29,9 +29,12 @@ JSON_TYPE = "application/json; charset=utf-8"
 
 
 def _auth(lst):
+    """The listener's credentials: the admin token, or a member's JWT (the
+    public body route is a member route: without a token it is 401 before
+    its body is read)."""
     if lst == "admin":
         return b"Authorization: Bearer " + apitest.admin_token().encode() + b"\r\n"
-    return b""
+    return b"Authorization: Bearer " + apitest.member_token(1).encode() + b"\r\n"
 
 
 def raw(port, data, timeout=15, shut=False):
@@ -277,13 +280,14 @@ def chunked_bodies_are_accepted_like_a_length():
     oid = order_id("chunk")
     body = json.dumps({"orderId": oid, "userId": uid, "amount": 1000, "payGateway": "TOSS",
                        "payType": "CARD"}).encode()
-    r = Raw(raw(HTTP_PORT, b"POST /api/v1/payments HTTP/1.1\r\n" + H
+    token = b"Authorization: Bearer " + apitest.member_token(uid).encode() + b"\r\n"
+    r = Raw(raw(HTTP_PORT, b"POST /api/v1/payments HTTP/1.1\r\n" + H + token
                 + b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
                 + chunked(body)))
     eq(r.status, 201, repr(r))
     eq(r.json["data"]["orderId"], oid)
     eq(r.json["data"]["amount"], 1000)
-    g = apitest.api("GET", "/api/v1/payments/" + oid)  # stored as sent (and checked by openapi)
+    g = apitest.api("GET", "/api/v1/payments/" + oid, headers=apitest.member(uid))  # stored as sent (and checked by openapi)
     eq((g.status, g.json["data"]["amount"], g.json["data"]["userId"]), (200, 1000, uid))
 
     body = json.dumps({"userId": uid, "amount": 321, "reason": "chunked",

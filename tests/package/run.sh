@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/package/run.sh: the Debian package and plain Debian 12, from the
 # outside. Builds the .deb (scripts/build-deb: dpkg-buildpackage + lintian),
-# makes a debootstrapped bookworm image (debian-image.sh) and in it:
+# runs make distcheck, makes a debootstrapped bookworm image
+# (debian-image.sh) and in it:
 #   - installs the .deb with apt (its dependencies from Debian's archive),
 #   - checks the unit with systemd-analyze verify, the system user, the
 #     generated credentials and the logrotate file,
@@ -37,6 +38,20 @@ else
     tail -20 "$OUT/build-deb.log"; bad "scripts/build-deb"; finish
 fi
 deb=$(ls "$OUT"/deb/memberapi_*.deb)
+
+# make distcheck: the tarball builds, tests, installs and uninstalls cleanly
+# out of tree (in a copy of the committed tree, like build-deb).
+t0=$(date +%s)
+dist=$OUT/distcheck
+rm -rf "$dist"; mkdir -p "$dist/src"
+git -C "$ROOT" archive HEAD | tar -x -C "$dist/src"
+if ( cd "$dist/src" && autoreconf -fi >/dev/null 2>&1 && mkdir -p _b && cd _b \
+       && ../configure -q --enable-werror && make -s -j"$(nproc)" distcheck \
+            DISTCHECK_CONFIGURE_FLAGS=--enable-werror ) > "$OUT/distcheck.log" 2>&1; then
+    ok "make distcheck: $(grep -o 'memberapi-[0-9.]*\.tar\.gz' "$OUT/distcheck.log" | head -1) ($(( $(date +%s) - t0 )) s)"
+else
+    tail -20 "$OUT/distcheck.log"; bad "make distcheck"
+fi
 
 t0=$(date +%s)
 "$ROOT/tests/package/debian-image.sh" "$IMG" || { bad "debootstrap of Debian 12"; finish; }
