@@ -61,7 +61,7 @@ ADMIN_SOCK=$RUN/memberapi-admin.sock
 
 PACKAGES="gcc make dpkg-dev autoconf automake libtool pkg-config libfcgi-dev libpq-dev libhiredis-dev
   libjson-c-dev libcurl4-openssl-dev libssl-dev libjwt-dev libcunit1-dev postgresql postgresql-client
-  redis-server redis-tools nginx-light apache2-utils python3 curl procps iproute2 clang
+  redis-server redis-tools nginx-light apache2-utils python3 curl procps iproute2 nftables socat clang
   libclang-rt-dev clang-format docker-compose yamllint shellcheck python3-yaml
   nodejs npm chromium fonts-noto-cjk"
 

@@ -2,7 +2,8 @@
 # the horizontal-scaling and fault tests. A private LAN: a bridge in its own
 # namespace ("lan"), the root namespace (where nginx runs) at .1, backend
 # hosts h1, h2, ... at .11, .12, ... each running a pool that listens on its
-# own address, and a gateway host at .20 running the sandbox. No forwarding
+# own address, a gateway host at .20 running the sandbox, and (fault suite)
+# a host at .30 that is the read replica's network path. No forwarding
 # is enabled anywhere; nothing leaves these namespaces. The pools reach
 # PostgreSQL and Redis through their unix sockets (the filesystem is shared),
 # the way a pool on another machine reaches them over the network.
@@ -29,16 +30,20 @@ hosts_up() { # N
     ip -n "$LAN" link set "${NS}rb" master br0 up
     local k
     for k in $(seq 1 "$1") gw; do
-        local h=${NS}$k ip
-        if [ "$k" = gw ]; then ip=$GW_IP; else ip=$(host_ip "$k"); fi
-        ip netns add "$h"
-        ip -n "$h" link set lo up
-        ip link add "${NS}${k}e" netns "$h" type veth peer name "${NS}${k}b" netns "$LAN"
-        ip -n "$h" addr add "$ip/24" dev "${NS}${k}e"
-        ip -n "$h" link set "${NS}${k}e" up
-        ip -n "$LAN" link set "${NS}${k}b" master br0 up
+        if [ "$k" = gw ]; then host_add gw "$GW_IP"; else host_add "$k" "$(host_ip "$k")"; fi
     done
     echo "$1" > "$HOSTS_DIR/count"
+}
+
+# host_add NAME IP: a host (namespace ${NS}NAME) on the LAN's bridge.
+host_add() {
+    local h=${NS}$1
+    ip netns add "$h"
+    ip -n "$h" link set lo up
+    ip link add "${NS}${1}e" netns "$h" type veth peer name "${NS}${1}b" netns "$LAN"
+    ip -n "$h" addr add "$2/24" dev "${NS}${1}e"
+    ip -n "$h" link set "${NS}${1}e" up
+    ip -n "$LAN" link set "${NS}${1}b" master br0 up
 }
 
 hosts_down() {
@@ -46,6 +51,7 @@ hosts_down() {
     n=$(cat "$HOSTS_DIR/count" 2>/dev/null || echo 0)
     for k in $(seq 1 "$n"); do host_pool_stop "$k"; done
     gw_stop
+    replica_host_down
     for k in $(seq 1 "$n") gw; do ip netns del "${NS}$k" 2>/dev/null; done
     ip netns del "$LAN" 2>/dev/null
     ip link del "${NS}r" 2>/dev/null
@@ -120,4 +126,52 @@ nginx_upstreams() {
     done
     STACK_UPSTREAMS=${s%$'\n'} STACK_ADMIN_UPSTREAMS=${adm%$'\n'} start_nginx
     sleep 0.5
+}
+
+# ---- a path to the replica through a host of its own (fault suite) ----------
+# replica_host_up: the LAN (hosts_up 0) and a host "rp" at .30 whose port 5432
+# is the read replica (socat to its unix socket: the filesystem is shared).
+# A pool given DATABASE_REPLICA_URL=$(replica_host_url) reaches the replica
+# over TCP through that host, so replica_blackhole can make the path drop
+# every packet (not refuse): what a hung network looks like to the client.
+REPLICA_HOST_IP=$NET.30
+
+replica_host_url() { echo "postgresql://memberapi@$REPLICA_HOST_IP:5432/memberapi"; }
+
+replica_host_up() {
+    hosts_up 0
+    host_add rp "$REPLICA_HOST_IP"
+    # setsid: socat and the children it forks per connection are one
+    # process group, stopped together by its recorded pid.
+    ip netns exec "${NS}rp" setsid socat \
+        "TCP-LISTEN:5432,bind=$REPLICA_HOST_IP,fork,reuseaddr,backlog=256" \
+        "UNIX-CONNECT:$STACK_DIR/pg/sock/.s.PGSQL.$STACK_PG_REPLICA_PORT" \
+        >> "$LOGS/socat-rp.log" 2>&1 < /dev/null &
+    echo $! > "$HOSTS_DIR/socat-rp.pid"
+    wait_port "$REPLICA_HOST_IP" 5432 10 || die "the replica host does not answer"
+}
+
+# replica_blackhole on|off: drop every packet to and from port 5432 of the
+# replica host (nftables in its namespace), or stop dropping.
+replica_blackhole() {
+    local h=${NS}rp
+    ip netns exec "$h" nft delete table inet blackhole 2>/dev/null
+    [ "$1" = on ] || return 0
+    ip netns exec "$h" nft -f - <<NFT
+table inet blackhole {
+    chain in { type filter hook input priority 0; policy accept; tcp dport 5432 drop; }
+    chain out { type filter hook output priority 0; policy accept; tcp sport 5432 drop; }
+}
+NFT
+}
+
+replica_host_down() {
+    local pid
+    pid=$(cat "$HOSTS_DIR/socat-rp.pid" 2>/dev/null)
+    if [ -n "$pid" ]; then
+        kill -TERM -- "-$pid" 2>/dev/null
+        rm -f "$HOSTS_DIR/socat-rp.pid"
+    fi
+    ip netns del "${NS}rp" 2>/dev/null
+    return 0
 }

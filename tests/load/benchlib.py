@@ -18,7 +18,7 @@ import apitest  # noqa: E402
 
 
 def ab_run(url, c, seconds=None, n=None, keepalive=True, headers=None, method_args=None):
-    """One ab run; returns dict(rps, p50, p99, complete, failed, non2xx, cmd)."""
+    """One ab run; returns dict(rps, p50, p99, max, complete, failed, non2xx, cmd)."""
     with tempfile.NamedTemporaryFile(suffix=".csv", delete=False) as f:
         csv = f.name
     cmd = ["ab", "-q", "-r", "-l", "-c", str(c), "-e", csv, "-s", "30"]
@@ -49,6 +49,7 @@ def ab_run(url, c, seconds=None, n=None, keepalive=True, headers=None, method_ar
     os.unlink(csv)
     out["p50"] = pct.get(50, 0.0)
     out["p99"] = pct.get(99, 0.0)
+    out["max"] = pct.get(100, 0.0)  # the longest request
     if not out["complete"]:
         raise RuntimeError(f"ab produced nothing: {r.stderr.strip()[:300]} ({out['cmd']})")
     return out
