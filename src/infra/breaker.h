@@ -93,6 +93,13 @@ static inline int breaker_ticket_held(breaker_ticket_t t)
     return t.word != 0;
 }
 
+/* Non-zero when t is a HALF_OPEN trial permit: one of the few calls whose
+ * outcomes decide whether the breaker closes again. */
+static inline int breaker_ticket_trial(breaker_ticket_t t)
+{
+    return t.word != 0 && (t.word & 3u) == (uint64_t)BREAKER_HALF_OPEN;
+}
+
 /*
  * The breaker. Fields are private (they are in the header only so callers
  * know its size for the shared mapping); use the functions below.

@@ -427,11 +427,37 @@ static void conn_check(db_conn_t *c)
     }
 }
 
-static db_conn_t *get_by(db_role_t role, int64_t deadline, err_t *err)
+/* Whether a connect now would be refused here without trying: the server
+ * is marked down for this worker (role_down, which may make this call the
+ * probe instead), or this connection's reconnect backoff runs. */
+static bool fails_fast(db_conn_t *c)
+{
+    return role_down(c->role) || ktime_mono_ms() < c->retry_after_ms;
+}
+
+/* Ends the replica permit of a read that failed without reaching the
+ * replica (fails_fast). Outside HALF_OPEN it counts as the failure it stands
+ * for, so the breaker opens sooner; a HALF_OPEN trial permit is handed back
+ * instead, so the trial is decided by calls that reached the server (else
+ * one worker's stale backoff reopens a recovered breaker). */
+static void permit_unreached(breaker_ticket_t t, int64_t t0)
+{
+    int64_t now = ktime_mono_ms();
+    if (breaker_ticket_trial(t))
+        breaker_release(replica_breaker, t, now);
+    else
+        breaker_record(replica_breaker, t, now, now - t0, 0);
+}
+
+/* The connection of role, connected; NULL with err when it cannot be had.
+ * *reached: whether a failure came from the server (a connect tried), not
+ * from fails_fast. */
+static db_conn_t *get_by(db_role_t role, int64_t deadline, bool *reached, err_t *err)
 {
     db_conn_t *c = &tl_conn[role];
     if (role == DB_REPLICA && conf.url[DB_REPLICA] == NULL)
         c = &tl_conn[DB_PRIMARY];
+    *reached = false;
     /* Not in a transaction: its statements must go to its connection. */
     if (!c->in_tx && role_down(c->role)) {
         err_set(err, ERR_SERVICE_UNAVAILABLE, "database unavailable");
@@ -440,16 +466,20 @@ static db_conn_t *get_by(db_role_t role, int64_t deadline, err_t *err)
     conn_check(c);
     if (c->pg && PQstatus(c->pg) != CONNECTION_OK)
         conn_drop(c);
-    if (c->pg == NULL && conn_open(c, deadline) != 0) {
-        err_set(err, ERR_SERVICE_UNAVAILABLE, "database unavailable");
-        return NULL;
+    if (c->pg == NULL) {
+        *reached = ktime_mono_ms() >= c->retry_after_ms;
+        if (conn_open(c, deadline) != 0) {
+            err_set(err, ERR_SERVICE_UNAVAILABLE, "database unavailable");
+            return NULL;
+        }
     }
     return c;
 }
 
 db_conn_t *db_get(db_role_t role, err_t *err)
 {
-    return get_by(role, call_deadline(ktime_mono_ms(), role_timeout_ms(role)), err);
+    bool reached;
+    return get_by(role, call_deadline(ktime_mono_ms(), role_timeout_ms(role)), &reached, err);
 }
 
 db_conn_t *db_get_read(err_t *err)
@@ -467,10 +497,15 @@ db_conn_t *db_get_read(err_t *err)
     if (!breaker_acquire(replica_breaker, ktime_mono_ms(), &t))
         return db_get(DB_PRIMARY, err);
     int64_t t0 = ktime_mono_ms();
-    db_conn_t *c = get_by(DB_REPLICA, call_deadline(t0, conf.read_timeout_ms), err);
+    bool reached;
+    db_conn_t *c = get_by(DB_REPLICA, call_deadline(t0, conf.read_timeout_ms), &reached, err);
     if (c == NULL) {
-        int64_t now = ktime_mono_ms();
-        breaker_record(replica_breaker, t, now, now - t0, 0);
+        if (reached) {
+            int64_t now = ktime_mono_ms();
+            breaker_record(replica_breaker, t, now, now - t0, 0);
+        } else {
+            permit_unreached(t, t0);
+        }
         return db_get(DB_PRIMARY, err);
     }
     c->ticket = t;
@@ -513,13 +548,18 @@ PGresult *db_exec(db_conn_t *c, const db_stmt_t *st, const char *const *params, 
                      : call_deadline(t0, read ? conf.read_timeout_ms : conf.write_timeout_ms);
         bool may_retry = !retried && !c->in_tx && read;
         conn_check(c);
-        if (c->pg == NULL && (role_down(c->role) || conn_open(c, deadline) != 0)) {
+        bool fast = false;
+        if (c->pg == NULL && ((fast = fails_fast(c)) || conn_open(c, deadline) != 0)) {
             if (c->role == DB_REPLICA && may_retry &&
                 dl_allows(tl_cap_ms, ktime_mono_ms(), RETRY_MIN_MS)) {
                 /* A read the replica cannot serve is served by the primary. */
                 if (c->permit) {
-                    int64_t now = ktime_mono_ms();
-                    breaker_record(replica_breaker, c->ticket, now, now - t0, 0);
+                    if (fast) {
+                        permit_unreached(c->ticket, t0);
+                    } else {
+                        int64_t now = ktime_mono_ms();
+                        breaker_record(replica_breaker, c->ticket, now, now - t0, 0);
+                    }
                     c->permit = false;
                 }
                 c = &tl_conn[DB_PRIMARY];

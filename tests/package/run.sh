@@ -112,7 +112,7 @@ if [ -n "${DATABASE_URL:-}" ]; then
         ok "and /ready with the test stack's database"
     else cat "$OUT/ready.log"; bad "/ready from the installed binary"; fi
 fi
-if [ -f "$pid_file" ]; then
+if [ $up = 1 ] && [ -f "$pid_file" ]; then
     pid=$(cat "$pid_file"); kill -TERM "$pid" 2>/dev/null
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; bad "pool did not stop on SIGTERM"; else ok "pool stops on SIGTERM"; fi

@@ -449,6 +449,28 @@ static void to_half_open(breaker_t *b, int64_t *now)
     breaker_release(b, t, *now);
 }
 
+/* breaker_ticket_trial tells a HALF_OPEN trial permit from any other (db.c
+ * hands a trial permit back when its call never reached the server). */
+static void test_ticket_trial(void)
+{
+    breaker_t b;
+    breaker_config_t c = base_config();
+    breaker_ticket_t t;
+    int64_t now = 100;
+
+    init_or_die(&b, &c);
+    CU_ASSERT_EQUAL(breaker_acquire(&b, now, &t), 1);
+    CU_ASSERT_FALSE(breaker_ticket_trial(t)); /* CLOSED */
+    breaker_release(&b, t, now);
+    CU_ASSERT_FALSE(breaker_ticket_trial(BREAKER_NO_TICKET));
+    to_half_open(&b, &now);
+    CU_ASSERT_EQUAL(breaker_acquire(&b, now, &t), 1);
+    CU_ASSERT_TRUE(breaker_ticket_trial(t));
+    breaker_release(&b, t, now); /* handed back: the trial is not spoiled */
+    CU_ASSERT_EQUAL(breaker_state(&b), BREAKER_HALF_OPEN);
+    CU_ASSERT_EQUAL(stats(&b).half_open_permits_in_use, 0);
+}
+
 static void test_half_open_permits(void)
 {
     breaker_t b;
@@ -1159,6 +1181,7 @@ int main(void)
     s = CU_add_suite("breaker_config", suite_init, suite_clean);
     CU_add_test(s, "config validation names the key", test_config_validation);
     CU_add_test(s, "init, names, empty stats", test_init);
+    CU_add_test(s, "a HALF_OPEN trial permit is known as one", test_ticket_trial);
 
     s = CU_add_suite("breaker_closed", suite_init, suite_clean);
     CU_add_test(s, "failure rate 50% opens, 49% does not", test_failure_rate_boundary);
