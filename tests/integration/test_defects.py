@@ -22,11 +22,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import concurrent.futures
 import apitest  # noqa: E402
 import paytest  # noqa: E402
-from apitest import (ROOT, STACK_DIR, admin, admin_token, api, check, eq,  # noqa: E402
-                     pid_of, pool_status, test, wait_until)
+from apitest import (ROOT, admin, admin_token, api, check, eq,  # noqa: E402
+                     log_since, log_size, pid_of, pool_env, pool_status, test, wait_until)
 
 BIN = os.environ.get("MEMBERAPI_BIN", os.path.join(ROOT, "build", "src", "memberapi"))
-LOG = os.path.join(STACK_DIR, "log", "memberapi.log")
 
 
 def bearer():
@@ -76,16 +75,6 @@ def pool_without_the_member_jwt_secret_refuses_to_start_naming_the_key():
 
 # ---- memberapi probe with a long path ----------------------------------------
 
-def pool_env():
-    """The pool's environment (the stack's pool.env over ours)."""
-    env = dict(os.environ)
-    with open(os.path.join(STACK_DIR, "pool.env")) as f:
-        for line in f:
-            k, _, v = line.rstrip("\n").partition("=")
-            if k:
-                env[k] = v
-    env["LOG_FILE"] = "-"
-    return env
 
 
 def probe(path):
@@ -154,14 +143,8 @@ class LyingGateway(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def log_size():
-    return os.path.getsize(LOG)
 
 
-def log_since(offset):
-    with open(LOG, "rb") as f:
-        f.seek(offset)
-        return f.read().decode("utf-8", "replace")
 
 
 @test

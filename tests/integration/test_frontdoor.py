@@ -26,8 +26,8 @@ import threading
 import time
 
 import apitest
-from apitest import (STACK_DIR, admin, api, check, eq, is_error_envelope, pool_status, test,
-                     wait_until)
+from apitest import (STACK_DIR, admin, api, check, eq, is_error_envelope, log_since, log_size,
+                     pool_status, test, wait_until)
 import fcgi_client
 from paytest import (balance, clear_faults, fault, ledger, new_user, paid_order, reconcile,
                      status, success)
@@ -35,7 +35,6 @@ from paytest import (balance, clear_faults, fault, ledger, new_user, paid_order,
 RUN = os.path.join(STACK_DIR, "run")
 SOCK = os.path.join(RUN, "memberapi.sock")
 ADMIN_SOCK = os.path.join(RUN, "memberapi-admin.sock")
-LOG = os.path.join(STACK_DIR, "log", "memberapi.log")
 WORKERS = int(os.environ.get("WORKERS", os.cpu_count()))
 
 
@@ -46,14 +45,8 @@ def restart(**env):
                15, what="workers ready")
 
 
-def log_size():
-    return os.path.getsize(LOG)
 
 
-def log_since(offset):
-    with open(LOG, "rb") as f:
-        f.seek(offset)
-        return f.read().decode("utf-8", "replace")
 
 
 def connect(path=SOCK):
@@ -342,7 +335,7 @@ def a_worker_whose_thread_stays_stuck_exits_after_stop_timeout():
 
 @test
 def saturation_busy_threads_max_threads_reached_and_the_listen_queue_show_and_move():
-    restart(WORKERS=1, THREADS=2, FCGI_READ_TIMEOUT_MS=2500)
+    restart(WORKERS=1, THREADS=2, FCGI_READ_TIMEOUT_MS=3500)
     held = []
     try:
         before = pool_status()
@@ -350,12 +343,15 @@ def saturation_busy_threads_max_threads_reached_and_the_listen_queue_show_and_mo
         check(before["listenQueueLen"] >= 16, f"queue limit: {before['listenQueueLen']}")
         m0 = metric("memberapi_pool_max_threads_reached_total")
         mark = pool_status()["maxThreadsReached"]
-        # two requests whose bodies never come hold both threads in a request
-        for _ in range(2):
+        # two requests whose bodies never come hold both threads in a request;
+        # 1 s apart, so that the second thread is still held when the first
+        # one's read timeout lets the status request in (a loaded machine
+        # must not let it take a queued connection first)
+        for gap in (1.0, 0.2):
             s = connect()
             s.sendall(head("/health", content_length=10))
             held.append(s)
-            time.sleep(0.2)
+            time.sleep(gap)
         # three more wait in the listen queue
         for _ in range(3):
             held.append(connect())

@@ -13,13 +13,12 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import apitest  # noqa: E402
-from apitest import (HTTP_PORT, STACK_DIR, ab, api, check, eq, pid_of,  # noqa: E402
-                     pool_status, test, wait_until)
+from apitest import (HTTP_PORT, STACK_DIR, ab, api, check, eq, log_since, log_size,  # noqa: E402
+                     pid_of, pool_status, test, wait_until)
 import fcgi_client  # noqa: E402
 
 THREADS = int(os.environ.get("THREADS", "16"))
 SOCK = os.path.join(STACK_DIR, "run", "memberapi.sock")
-LOG = os.path.join(STACK_DIR, "log", "memberapi.log")
 URL = f"http://127.0.0.1:{HTTP_PORT}"
 
 
@@ -41,14 +40,8 @@ def in_background(fn):
     return t, box
 
 
-def log_since(offset):
-    with open(LOG, "rb") as f:
-        f.seek(offset)
-        return f.read().decode("utf-8", "replace")
 
 
-def log_size():
-    return os.path.getsize(LOG)
 
 
 @test

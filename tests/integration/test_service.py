@@ -13,21 +13,11 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from apitest import ROOT, STACK_DIR, check, eq, test  # noqa: E402
+from apitest import ROOT, check, eq, pool_env, test  # noqa: E402
 
 BIN = os.environ.get("MEMBERAPI_BIN", os.path.join(ROOT, "build", "src", "memberapi"))
 
 
-def pool_env():
-    """The stack's pool configuration (scripts/lib/stack.sh writes it)."""
-    env = dict(os.environ)
-    with open(os.path.join(STACK_DIR, "pool.env")) as f:
-        for line in f:
-            line = line.strip()
-            if line and not line.startswith("#") and "=" in line:
-                k, v = line.split("=", 1)
-                env[k] = v.strip("'\"")
-    return env
 
 
 def expect(sock, want, timeout):

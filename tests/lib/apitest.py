@@ -221,6 +221,34 @@ def restart_pool(env=None, ready=False):
           env=env)
 
 
+POOL_LOG = os.path.join(STACK_DIR, "log", "memberapi.log")
+
+
+def log_size():
+    """Where the pool's log ends now (for log_since)."""
+    return os.path.getsize(POOL_LOG)
+
+
+def log_since(offset):
+    """What the pool logged since offset (a log_size())."""
+    with open(POOL_LOG, "rb") as f:
+        f.seek(offset)
+        return f.read().decode("utf-8", "replace")
+
+
+def pool_env():
+    """The pool's environment: ours with the stack's pool.env (what
+    scripts/lib/stack.sh starts the pool with) over it, logging to stderr."""
+    env = dict(os.environ)
+    with open(os.path.join(STACK_DIR, "pool.env")) as f:
+        for line in f:
+            k, _, v = line.rstrip("\n").partition("=")
+            if k and not k.startswith("#"):
+                env[k] = v
+    env["LOG_FILE"] = "-"
+    return env
+
+
 def pid_of(name):
     with open(os.path.join(STACK_DIR, "run", name + ".pid")) as f:
         return int(f.read().strip())
