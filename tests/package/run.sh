@@ -64,7 +64,7 @@ cleanup() {
 trap cleanup EXIT
 
 cp "$deb" "$IMG/tmp/"
-if in_img "update-ca-certificates >/dev/null 2>&1; apt-get update -qq && apt-get install -y -qq --no-install-recommends /tmp/$(basename "$deb") systemd logrotate" > "$OUT/install.log" 2>&1; then
+if in_img "apt-get update -qq && apt-get install -y -qq --no-install-recommends /tmp/$(basename "$deb") systemd logrotate" > "$OUT/install.log" 2>&1; then
     ok "the .deb installs into plain Debian 12 with apt ($(( $(date +%s) - t0 )) s with the image)"
 else
     tail -20 "$OUT/install.log"; bad "apt-get install of the .deb"; finish
@@ -123,9 +123,11 @@ fi
 t0=$(date +%s)
 rm -rf "$IMG/src"; mkdir -p "$IMG/src"
 git -C "$ROOT" archive HEAD | tar -x -C "$IMG/src"
-pkgs="nodejs npm"
+# ca-certificates (not in minbase) installs the host's CA copied into the
+# image (debian-image.sh), so npm reaches the registry as the host does.
+pkgs="ca-certificates nodejs npm"
 [ -n "${HTTP_PORT:-}" ] && [ -s "${STACK_DIR:-/nonexistent}/admin_token" ] && pkgs="$pkgs chromium fonts-noto-cjk python3 postgresql-client curl procps"
-if in_img "apt-get install -y -qq --no-install-recommends $pkgs" > "$OUT/node.log" 2>&1 \
+if in_img "apt-get install -y -qq --no-install-recommends $pkgs && update-ca-certificates" > "$OUT/node.log" 2>&1 \
     && in_img "cd /src && node --version && scripts/npm-deps && scripts/lint-openapi" >> "$OUT/node.log" 2>&1; then
     ok "Debian's $(in_img 'node --version') installs the npm tools and lints docs/openapi.yaml ($(( $(date +%s) - t0 )) s)"
 else
