@@ -31,7 +31,10 @@ debootstrap --variant=minbase bookworm "$dir" http://deb.debian.org/debian >"$di
     || { tail -20 "$dir.log"; echo "debian-image: debootstrap failed"; exit 1; }
 echo "deb http://deb.debian.org/debian-security bookworm-security main" >> "$dir/etc/apt/sources.list"
 echo "deb http://deb.debian.org/debian bookworm-updates main" >> "$dir/etc/apt/sources.list"
-cp /usr/local/share/ca-certificates/*.crt "$dir/usr/local/share/ca-certificates/" 2>/dev/null || true
+mkdir -p "$dir/usr/local/share/ca-certificates"
+for crt in /usr/local/share/ca-certificates/*.crt; do
+    [ -f "$crt" ] && cp "$crt" "$dir/usr/local/share/ca-certificates/"
+done
 printf '#!/bin/sh\nexit 101\n' > "$dir/usr/sbin/policy-rc.d"; chmod +x "$dir/usr/sbin/policy-rc.d"
 touch "$dir/.complete"
 echo "debian-image: $dir in $(( $(date +%s) - t0 )) s ($(du -sm "$dir" | cut -f1) MiB)"
