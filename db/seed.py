@@ -187,8 +187,10 @@ def main():
                        CASE WHEN random() < 0.7 THEN 1 + floor(random() * {users})::bigint END,
                        now() - random() * interval '90 days'
                   FROM generate_series(1, {views});
-                UPDATE profiles p SET view_count = v.c
-                  FROM (SELECT profile_id, count(*) AS c FROM profile_views GROUP BY 1) v
+                UPDATE profiles p SET view_count = v.c, anonymous_views = v.a
+                  FROM (SELECT profile_id, count(*) AS c,
+                               count(*) FILTER (WHERE viewer_id IS NULL) AS a
+                          FROM profile_views GROUP BY 1) v
                  WHERE v.profile_id = p.id;""")
             step(f"{views} views and view counts")
     finally:

@@ -404,6 +404,17 @@ render_nginx() {
         keepconn="fastcgi_keep_conn on;"
     fi
     local max_body=${MAX_BODY_BYTES:-65536}
+    # Trusted proxies: the only peers whose X-Forwarded-For nginx believes.
+    local realip="" p proxies=${NGINX_TRUSTED_PROXIES:-}
+    for p in ${proxies//,/ }; do
+        [[ $p =~ ^[0-9A-Fa-f.:]+(/[0-9]{1,3})?$ ]] || die "NGINX_TRUSTED_PROXIES: '$p' is not an address or CIDR"
+        realip+="    set_real_ip_from $p;"$'\n'
+    done
+    if [ -n "$realip" ]; then
+        realip+="    real_ip_header X-Forwarded-For;"$'\n'"    real_ip_recursive on;"
+    else
+        realip="    # NGINX_TRUSTED_PROXIES is empty: X-Forwarded-For is ignored."
+    fi
     # As many descriptors as the hard limit allows (nginx cannot go past it).
     local nofile
     nofile=$(ulimit -Hn); [ "$nofile" = unlimited ] && nofile=65536
@@ -418,10 +429,11 @@ render_nginx() {
         -e "s|@PAYMENT_RATE@|$STACK_PAYMENT_RATE|" -e "s|@PAYMENT_BURST@|$STACK_PAYMENT_BURST|" \
         -e "s|@FASTCGI_KEEP_CONN@|$keepconn|" \
         "$ROOT/nginx/nginx.conf.in" \
-        | awk -v s="$servers" -v a="$admin_servers" -v k="$keepalive" '
+        | awk -v s="$servers" -v a="$admin_servers" -v k="$keepalive" -v r="$realip" '
             $0 == "@UPSTREAM_SERVERS@" { print s; next }
             $0 == "@ADMIN_UPSTREAM_SERVERS@" { print a; next }
             $0 == "@UPSTREAM_KEEPALIVE@" { print k; next }
+            $0 == "@REAL_IP@" { print r; next }
             { print }' \
         > "$STACK_DIR/nginx/nginx.conf"
     frontend_config

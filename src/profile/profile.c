@@ -1,7 +1,10 @@
 /* profile.c: the profile module: configuration, routes and handlers.
  *
- *   GET /api/v1/profiles        a page in one of six orders; page or cursor
+ *   GET /api/v1/profiles        a page in one of six orders; page or cursor;
+ *                               q: only names starting with q (search)
  *   GET /api/v1/profiles/{id}   one profile; records the view after answering
+ *                               (when it counts: profile_dedup.c)
+ * and the member's own routes of profile_me.c.
  *
  * Both read through the Redis cache (profile_cache.c) and fall back to the
  * read replica, or to the primary when the replica's breaker is open
@@ -57,6 +60,12 @@ static const cfg_key_t keys[] = {
       "how often the view-log maintenance job runs (0: never)", NULL },
     { "PROFILE_VIEW_PARTITIONS_AHEAD", CFG_INT, &profile_cfg.months_ahead, "3", 1, 24,
       "monthly partitions of profile_views created ahead of time", NULL },
+    { "VIEW_DEDUP_WINDOW_S", CFG_INT, &profile_cfg.dedup_window_s, "600", 0, 86400,
+      "a repeat view of a profile by the same viewer within this many seconds is not counted "
+      "(0: every view counts)",
+      NULL },
+    { "VIEW_DEDUP_LOCAL_ENTRIES", CFG_INT, &profile_cfg.dedup_local, "65536", 16, 10000000,
+      "slots per worker of the repeat-view set used while Redis is unavailable", NULL },
     { "PROFILE_VIEW_RETENTION_MONTHS", CFG_INT, &profile_cfg.retention_months, "0", 0, 1200,
       "months of view log kept (whole partitions dropped after; 0: keep all)", NULL },
 };
@@ -67,13 +76,14 @@ typedef struct {
     profile_sort_t sort;
     int64_t size, page;
     const profile_cursor_t *cursor;
+    const char *q;
 } list_ctx_t;
 
 static int load_page(void *ctx, arena_t *a, const char **json, size_t *len, bool *found, err_t *err)
 {
     const list_ctx_t *lc = ctx;
     *found = true;
-    return profile_db_page(lc->sort, lc->size, lc->page, lc->cursor, a, json, len, err);
+    return profile_db_page(lc->sort, lc->size, lc->page, lc->cursor, lc->q, a, json, len, err);
 }
 
 static int load_detail(void *ctx, arena_t *a, const char **json, size_t *len, bool *found,
@@ -94,12 +104,17 @@ static void list(http_req_t *r)
     err_t e;
     err_clear(&e);
     int64_t page, size;
-    const char *sort_s, *cursor_s;
+    const char *sort_s, *cursor_s, *q, *why;
     if (http_param_i64(r, "page", 0, 0, INT32_MAX, &page, &e) != 0 ||
         http_param_i64(r, "size", 10, 1, 100, &size, &e) != 0 ||
         http_param_str(r, "sort", NULL, &sort_s, &e) != 0 ||
-        http_param_str(r, "cursor", NULL, &cursor_s, &e) != 0) {
+        http_param_str(r, "cursor", NULL, &cursor_s, &e) != 0 ||
+        http_param_str(r, "q", NULL, &q, &e) != 0) {
         http_error(r, &e);
+        return;
+    }
+    if (q != NULL && profile_prefix_valid(q, &why) != 0) {
+        http_fail(r, ERR_INVALID_PARAMETER, "%s", why);
         return;
     }
     profile_sort_t sort;
@@ -113,16 +128,20 @@ static void list(http_req_t *r)
     char key[PROFILE_KEY_MAX];
     if (cursor_s != NULL) {
         cur = arena_alloc(r->arena, sizeof(*cur));
-        const char *why;
         if (profile_cursor_decode(cursor_s, sort, cur, &why) != 0) {
             http_fail(r, ERR_INVALID_PARAMETER, "%s", why);
             return;
         }
-        profile_key_cursor(key, sizeof(key), profile_cfg.generation, sort, size, cur->tag);
+        if (!profile_cursor_bound(cur, q)) {
+            http_fail(r, ERR_INVALID_PARAMETER,
+                      "parameter 'cursor' belongs to another search (q) than this one");
+            return;
+        }
+        profile_key_cursor(key, sizeof(key), profile_cfg.generation, sort, size, cur->tag, q);
     } else {
-        profile_key_page(key, sizeof(key), profile_cfg.generation, sort, size, page);
+        profile_key_page(key, sizeof(key), profile_cfg.generation, sort, size, page, q);
     }
-    list_ctx_t ctx = { sort, size, page, cur };
+    list_ctx_t ctx = { sort, size, page, cur, q };
     const char *json;
     size_t len;
     bool found;
@@ -135,13 +154,30 @@ static void list(http_req_t *r)
 }
 
 typedef struct {
-    int64_t id, viewer, at_us;
+    int64_t id, owner, viewer, at_us;
+    const char *addr;
 } view_arg_t;
 
 static void after_view(void *arg)
 {
     const view_arg_t *v = arg;
-    profile_views_record(v->id, v->viewer, v->at_us);
+    if (profile_dedup_counts(v->id, v->owner, v->viewer, v->addr))
+        profile_views_record(v->id, v->viewer, v->at_us);
+}
+
+/* The owner's user id from a ProfileResponse this module wrote (write_profile:
+ * "userId":<digits>); 0 when absent. */
+static int64_t owner_of(const char *json, size_t len)
+{
+    static const char k[] = "\"userId\":";
+    const char *p = memmem(json, len, k, sizeof(k) - 1);
+    if (p == NULL)
+        return 0;
+    p += sizeof(k) - 1;
+    int64_t v = 0;
+    while (p < json + len && *p >= '0' && *p <= '9' && v < INT64_MAX / 10)
+        v = v * 10 + (*p++ - '0');
+    return v;
 }
 
 static void detail(http_req_t *r)
@@ -173,7 +209,10 @@ static void detail(http_req_t *r)
     if (r->method == HTTP_GET) {
         view_arg_t *v = arena_alloc(r->arena, sizeof(*v));
         v->id = id;
+        v->owner = owner_of(json, len);
         v->viewer = viewer;
+        v->addr =
+            r->remote_addr ? arena_strndup(r->arena, r->remote_addr, strlen(r->remote_addr)) : NULL;
         v->at_us = at_us;
         r->after = after_view;
         r->after_arg = v;
@@ -248,6 +287,14 @@ static void register_metrics(void)
     profile_m.buffer_depth =
         metrics_register("memberapi_profile_view_buffer_depth", "", METRICS_WORKER_GAUGE,
                          "Views in the workers' buffers not yet written to PostgreSQL");
+    profile_m.views_repeat =
+        metrics_register("memberapi_profile_views_repeat_total", "", METRICS_COUNTER,
+                         "Views not counted: the same viewer within VIEW_DEDUP_WINDOW_S");
+    profile_m.views_own = metrics_register("memberapi_profile_views_own_total", "", METRICS_COUNTER,
+                                           "Views not counted: the owner's own");
+    profile_m.dedup_local =
+        metrics_register("memberapi_profile_view_dedup_local_total", "", METRICS_COUNTER,
+                         "Repeat-view decisions made by a worker alone (Redis unavailable)");
     profile_m.flush_duration =
         metrics_register("memberapi_profile_view_flush_duration_seconds", "", METRICS_HISTOGRAM,
                          "Duration of a view batch write");
@@ -276,7 +323,8 @@ static int init(char *err, size_t errlen)
     }
     profile_cursor_set_key(cursor_secret(), strlen(cursor_secret()));
     profile_db_register();
-    if (http_router_add(routes, sizeof(routes) / sizeof(routes[0])) != 0) {
+    if (http_router_add(routes, sizeof(routes) / sizeof(routes[0])) != 0 ||
+        profile_me_routes() != 0) {
         snprintf(err, errlen, "profile: bad route");
         return -1;
     }
@@ -299,6 +347,7 @@ static int worker_start(void)
         profile_cursor_set_key(cursor_secret(), strlen(cursor_secret()));
     }
     profile_near_init(); /* each worker its own, sized by the current config */
+    profile_dedup_init();
     return profile_views_start();
 }
 

@@ -1,6 +1,8 @@
 /* profile.h: the profile module's internal interface, shared by its files:
  *
  *   profile.c         module hooks, configuration, routes and handlers
+ *   profile_me.c      the member's own routes (/api/v1/me...) and name rules
+ *   profile_dedup.c   which views count (VIEW_DEDUP_WINDOW_S, owner rule)
  *   profile_sort.c    the six sort orders and their parser
  *   profile_cursor.c  the signed keyset cursor (encode/decode)
  *   profile_cache.c   cache keys and cache-aside through Redis with a
@@ -42,6 +44,8 @@ typedef struct profile_config {
     int64_t job_interval_s;    /* PROFILE_MAINTENANCE_INTERVAL_S */
     int64_t months_ahead;      /* PROFILE_VIEW_PARTITIONS_AHEAD */
     int64_t retention_months;  /* PROFILE_VIEW_RETENTION_MONTHS (0: keep all) */
+    int64_t dedup_window_s;    /* VIEW_DEDUP_WINDOW_S (0: every view counts) */
+    int64_t dedup_local;       /* VIEW_DEDUP_LOCAL_ENTRIES: fallback set per worker */
 } profile_config_t;
 
 extern profile_config_t profile_cfg;
@@ -67,6 +71,9 @@ typedef struct profile_metrics {
     metrics_id_t views_recorded, views_flushed, views_dropped, views_lost;
     metrics_id_t flush_batches, flush_failures, flush_duplicates, flush_duration;
     metrics_id_t buffer_depth; /* worker gauge: views buffered, not yet written */
+    metrics_id_t views_repeat; /* views not counted: same viewer within the window */
+    metrics_id_t views_own;    /* views not counted: the owner's own */
+    metrics_id_t dedup_local;  /* dedup decisions made by the per-worker fallback */
 } profile_metrics_t;
 
 extern profile_metrics_t profile_m;
@@ -93,21 +100,31 @@ bool profile_sort_by_name(profile_sort_t s);
 
 /* ---- cursor (profile_cursor.c) ---- */
 
-#define PROFILE_NAME_MAX_BYTES 400 /* 100 characters of up to 4 UTF-8 bytes */
-#define PROFILE_CURSOR_TAG_LEN 16  /* truncated HMAC-SHA256 */
-#define PROFILE_CURSOR_MAX     640 /* longest encoded cursor accepted, + NUL */
+#define PROFILE_NAME_MAX_BYTES  400 /* 100 characters of up to 4 UTF-8 bytes */
+#define PROFILE_CURSOR_TAG_LEN  16  /* truncated HMAC-SHA256 */
+#define PROFILE_CURSOR_BIND_LEN 8   /* digest of what else the page depends on */
+#define PROFILE_CURSOR_MAX      640 /* longest encoded cursor accepted, + NUL */
+/* Not a list order: the cursor of the owner's view log (viewedAt desc, id desc). */
+#define PROFILE_CURSOR_VIEW_LOG PROFILE_SORT__COUNT
 
 /* Where a page continues: after the row (key, id) in the sort's order.
  * offset counts the rows before the page, so the page number can be told. */
 typedef struct profile_cursor {
-    profile_sort_t sort;
+    profile_sort_t sort; /* or PROFILE_CURSOR_VIEW_LOG */
     int64_t id;
     int64_t offset;
-    int64_t key; /* created_at in epoch microseconds, or view_count */
+    int64_t key; /* created_at / viewed_at in epoch microseconds, or view_count */
     size_t name_len;
     char name[PROFILE_NAME_MAX_BYTES + 1];
-    unsigned char tag[PROFILE_CURSOR_TAG_LEN]; /* set by encode and decode */
+    unsigned char bind[PROFILE_CURSOR_BIND_LEN]; /* profile_cursor_bind; zero: none */
+    unsigned char tag[PROFILE_CURSOR_TAG_LEN];   /* set by encode and decode */
 } profile_cursor_t;
+
+/* Binds c to a string (the search prefix q, the owner's profile id; NULL or
+ * "": nothing) before encode. */
+void profile_cursor_bind(profile_cursor_t *c, const char *bind);
+/* After decode: whether c was issued for the same bind string. */
+bool profile_cursor_bound(const profile_cursor_t *c, const char *bind);
 
 /* The HMAC key (copied); before any encode/decode. */
 void profile_cursor_set_key(const void *key, size_t len);
@@ -131,10 +148,12 @@ int profile_cursor_decode(const char *s, profile_sort_t expect, profile_cursor_t
 void profile_near_init(void);
 
 int profile_key_detail(char *out, size_t cap, int64_t generation, int64_t id);
+/* q: the search prefix or NULL; a page of a search is its own key (a
+ * digest of q, so any q fits the key). */
 int profile_key_page(char *out, size_t cap, int64_t generation, profile_sort_t s, int64_t size,
-                     int64_t page);
+                     int64_t page, const char *q);
 int profile_key_cursor(char *out, size_t cap, int64_t generation, profile_sort_t s, int64_t size,
-                       const unsigned char tag[PROFILE_CURSOR_TAG_LEN]);
+                       const unsigned char tag[PROFILE_CURSOR_TAG_LEN], const char *q);
 
 /* Produces the JSON value for a key from PostgreSQL: *json and *len in arena a,
  * *found false when the thing does not exist (negative caching). */
@@ -149,6 +168,27 @@ int profile_cache_fetch(profile_kind_t kind, const char *key, int64_t ttl_s, pro
                         void *ctx, arena_t *a, const char **json, size_t *len, bool *found,
                         err_t *err);
 
+/* Writes a value fresh from the primary through to Redis and this worker's
+ * near cache (after a rename); failures are ignored (the TTL bounds them). */
+void profile_cache_put(const char *key, const char *json, size_t len, int64_t ttl_s);
+
+/* ---- names and search prefixes (profile_me.c) ---- */
+
+#define PROFILE_NAME_MAX_CHARS 50 /* a name set through the API */
+#define PROFILE_PREFIX_MAX     50 /* code points of a search prefix */
+
+/* A profile name from the API: s trimmed of surrounding white space, 1..50
+ * code points, valid UTF-8 without control characters (Cc: C0, DEL, C1).
+ * Returns 0 with *out (in a, NUL-terminated) or -1 with *why (static). */
+int profile_name_clean(const char *s, size_t n, arena_t *a, const char **out, const char **why);
+/* A search prefix: 1..50 code points of valid UTF-8, taken literally. */
+int profile_prefix_valid(const char *q, const char **why);
+/* The smallest string above every string starting with q in code point
+ * (COLLATE "C") order, in a: q with its last code point below U+10FFFF
+ * incremented (the rest dropped); q itself followed by 101 U+10FFFF when
+ * there is none (names are at most 100 characters). */
+const char *profile_prefix_upper(const char *q, arena_t *a);
+
 /* ---- PostgreSQL (profile_db.c) ---- */
 
 void profile_db_register(void);
@@ -158,9 +198,24 @@ int profile_db_detail(int64_t id, arena_t *a, const char **json, size_t *len, bo
                       err_t *err);
 
 /* A list page as the pagination result JSON. cursor NULL: the offset form
- * (page). */
+ * (page). q: only names starting with q (NULL: all). */
 int profile_db_page(profile_sort_t sort, int64_t size, int64_t page, const profile_cursor_t *cursor,
-                    arena_t *a, const char **json, size_t *len, err_t *err);
+                    const char *q, arena_t *a, const char **json, size_t *len, err_t *err);
+
+/* GET /api/v1/me's data from the primary; *found false when no such user. */
+int profile_db_me(int64_t user_id, arena_t *a, const char **json, size_t *len, bool *found,
+                  err_t *err);
+/* Creates or renames the member's profile on the primary: *created, and the
+ * profile's ProfileResponse JSON and id; *found false when no such user. */
+int profile_db_me_put(int64_t user_id, const char *name, arena_t *a, const char **json, size_t *len,
+                      int64_t *profile_id, bool *created, bool *found, err_t *err);
+/* The member's profile id and anonymous views (*profile_id 0: none). */
+int profile_db_my_profile(int64_t user_id, int64_t *profile_id, int64_t *anonymous, err_t *err);
+/* One page of who viewed profile_id (owner owner_id), newest first, after
+ * cursor (NULL: the first page), as the profile-views JSON. */
+int profile_db_view_log(int64_t profile_id, int64_t owner_id, int64_t anonymous, int64_t size,
+                        const profile_cursor_t *cursor, arena_t *a, const char **json, size_t *len,
+                        err_t *err);
 
 /* One view batch, applied exactly once by its id on the primary; *applied
  * false when the id had been applied before (a retry after a lost ack). */
@@ -200,5 +255,20 @@ int profile_views_start(void);
 void profile_views_stop(void);
 /* Buffers one view (called after the response was sent). */
 void profile_views_record(int64_t profile_id, int64_t viewer_id, int64_t viewed_us);
+
+/* ---- which views count (profile_dedup.c) ---- */
+
+/* The fallback set of a worker; after config (worker start). */
+void profile_dedup_init(void);
+/* Whether this view counts: false for the owner's own view (viewer ==
+ * owner) and for a repeat by the same viewer (member id, else the client
+ * address addr) within VIEW_DEDUP_WINDOW_S, decided in Redis (SET NX EX)
+ * or, when Redis does not answer, in the worker's own bounded set. */
+bool profile_dedup_counts(int64_t profile_id, int64_t owner_id, int64_t viewer_id,
+                          const char *addr);
+
+/* ---- the member routes (profile_me.c) ---- */
+
+int profile_me_routes(void);
 
 #endif

@@ -42,26 +42,49 @@ int profile_key_detail(char *out, size_t cap, int64_t generation, int64_t id)
     return (n < 0 || (size_t)n >= cap) ? -1 : n;
 }
 
-int profile_key_page(char *out, size_t cap, int64_t generation, profile_sort_t s, int64_t size,
-                     int64_t page)
+static void hex(const unsigned char *in, size_t n, char *out)
 {
-    int n = snprintf(out, cap, "profile:v%d:g%lld:l:%s:%lld:%lld", FORMAT_VERSION,
-                     (long long)generation, profile_sort_name(s), (long long)size, (long long)page);
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/* ":q<16 hex digits>" for a search (a digest: q may be 200 bytes of any
+ * UTF-8, a key must stay short), "" without one. */
+static void q_part(const char *q, char out[20])
+{
+    out[0] = '\0';
+    if (q == NULL)
+        return;
+    profile_cursor_t c;
+    profile_cursor_bind(&c, q);
+    out[0] = ':';
+    out[1] = 'q';
+    hex(c.bind, PROFILE_CURSOR_BIND_LEN, out + 2);
+}
+
+int profile_key_page(char *out, size_t cap, int64_t generation, profile_sort_t s, int64_t size,
+                     int64_t page, const char *q)
+{
+    char qp[20];
+    q_part(q, qp);
+    int n =
+        snprintf(out, cap, "profile:v%d:g%lld:l:%s:%lld:%lld%s", FORMAT_VERSION,
+                 (long long)generation, profile_sort_name(s), (long long)size, (long long)page, qp);
     return (n < 0 || (size_t)n >= cap) ? -1 : n;
 }
 
 int profile_key_cursor(char *out, size_t cap, int64_t generation, profile_sort_t s, int64_t size,
-                       const unsigned char tag[PROFILE_CURSOR_TAG_LEN])
+                       const unsigned char tag[PROFILE_CURSOR_TAG_LEN], const char *q)
 {
-    static const char hex[] = "0123456789abcdef";
-    char t[2 * PROFILE_CURSOR_TAG_LEN + 1];
-    for (int i = 0; i < PROFILE_CURSOR_TAG_LEN; i++) {
-        t[2 * i] = hex[tag[i] >> 4];
-        t[2 * i + 1] = hex[tag[i] & 15];
-    }
-    t[2 * PROFILE_CURSOR_TAG_LEN] = '\0';
-    int n = snprintf(out, cap, "profile:v%d:g%lld:c:%s:%lld:%s", FORMAT_VERSION,
-                     (long long)generation, profile_sort_name(s), (long long)size, t);
+    char t[2 * PROFILE_CURSOR_TAG_LEN + 1], qp[20];
+    hex(tag, PROFILE_CURSOR_TAG_LEN, t);
+    q_part(q, qp);
+    int n = snprintf(out, cap, "profile:v%d:g%lld:c:%s:%lld:%s%s", FORMAT_VERSION,
+                     (long long)generation, profile_sort_name(s), (long long)size, t, qp);
     return (n < 0 || (size_t)n >= cap) ? -1 : n;
 }
 
@@ -308,4 +331,13 @@ int profile_cache_fetch(profile_kind_t kind, const char *key, int64_t ttl_s, pro
         return -1;
     near_put(key, *json, *len, *found, (*found ? ttl_s : profile_cfg.negative_ttl_s) * 1000);
     return 0;
+}
+
+void profile_cache_put(const char *key, const char *json, size_t len, int64_t ttl_s)
+{
+    if (!profile_cfg.cache)
+        return;
+    near_put(key, json, len, true, ttl_s * 1000);
+    if (rds_enabled())
+        store(key, NULL, json, len, ttl_s);
 }

@@ -4,11 +4,16 @@
  * before". It is opaque to clients and tamper-evident, not secret:
  *
  *   base64url( payload || HMAC-SHA256(CURSOR_SECRET, payload)[0..16) )
- *   payload = 0x01 (version) | sort (1) | id (8) | offset (8) | key
- *   key     = int64 (8)                      createdAt (epoch us), viewCount
+ *   payload = 0x02 (version) | sort (1) | id (8) | offset (8) | bind (8) | key
+ *   key     = int64 (8)                      createdAt (epoch us), viewCount,
+ *                                            viewedAt (epoch us) of the view log
  *           | length (2) + UTF-8 bytes       name
- * integers big-endian. The tag is checked (in constant time) before any field
- * is believed, then every field is range-checked again, so a cursor is only
+ * integers big-endian. bind is what else the page depended on: the first 8
+ * bytes of a digest (HMAC-SHA256 under a fixed label) of the search prefix q (zero without q), or
+ * of the owner's profile id for the view log; the caller compares it with its own request
+ * (profile_cursor_bound), so a cursor reused with another q is refused.
+ * Version 1 (no bind field) is still read, as a cursor without q. The tag is checked (in constant
+ * time) before any field is believed, then every field is range-checked again, so a cursor is only
  * ever turned into SQL parameters that the statement accepts. The sort is in
  * the payload: a cursor presented with another sort is refused (its key
  * would mean something else). Cursors do not expire; rotating CURSOR_SECRET
@@ -20,8 +25,9 @@
 
 #include <string.h>
 
-#define VERSION    1
-#define HEADER_LEN 18 /* version, sort, id, offset */
+#define VERSION    2
+#define HEADER_LEN 26 /* version, sort, id, offset, bind */
+#define HEADER_V1  18 /* version 1: no bind */
 
 /* createdAt bounds: years 1900..9999, so the SQL timestamp arithmetic on the
  * key can never leave PostgreSQL's range. */
@@ -59,12 +65,13 @@ static int64_t get64(const unsigned char *p)
 
 static bool fields_valid(const profile_cursor_t *c)
 {
-    if (c->sort < 0 || c->sort >= PROFILE_SORT__COUNT || c->id < 1 || c->offset < 0 ||
+    if (c->sort < 0 || c->sort > PROFILE_CURSOR_VIEW_LOG || c->id < 1 || c->offset < 0 ||
         c->offset > OFFSET_MAX)
         return false;
     switch (c->sort) {
     case PROFILE_SORT_CREATED_DESC:
     case PROFILE_SORT_CREATED_ASC:
+    case PROFILE_CURSOR_VIEW_LOG:
         return c->key >= CREATED_MIN_US && c->key <= CREATED_MAX_US;
     case PROFILE_SORT_VIEWS_DESC:
     case PROFILE_SORT_VIEWS_ASC:
@@ -95,6 +102,8 @@ int profile_cursor_encode(profile_cursor_t *c, char *out, size_t cap)
     n += 8;
     put64(buf + n, c->offset);
     n += 8;
+    memcpy(buf + n, c->bind, PROFILE_CURSOR_BIND_LEN);
+    n += PROFILE_CURSOR_BIND_LEN;
     if (profile_sort_by_name(c->sort)) {
         buf[n++] = (unsigned char)(c->name_len >> 8);
         buf[n++] = (unsigned char)(c->name_len & 0xff);
@@ -133,7 +142,7 @@ int profile_cursor_decode(const char *s, profile_sort_t expect, profile_cursor_t
     }
     long n = crypto_b64url_decode(s, slen, buf, sizeof(buf));
     /* the shortest payload: a name key of one byte (length 2 + 1) */
-    if (n < HEADER_LEN + 3 + PROFILE_CURSOR_TAG_LEN) {
+    if (n < HEADER_V1 + 3 + PROFILE_CURSOR_TAG_LEN) {
         *why = malformed;
         return -1;
     }
@@ -144,7 +153,7 @@ int profile_cursor_decode(const char *s, profile_sort_t expect, profile_cursor_t
         *why = "parameter 'cursor' was not issued by this server or was altered";
         return -1;
     }
-    if (buf[0] != VERSION || buf[1] >= PROFILE_SORT__COUNT) {
+    if ((buf[0] != VERSION && buf[0] != 1) || buf[1] > PROFILE_CURSOR_VIEW_LOG) {
         *why = malformed;
         return -1;
     }
@@ -155,7 +164,15 @@ int profile_cursor_decode(const char *s, profile_sort_t expect, profile_cursor_t
     }
     c->id = get64(buf + 2);
     c->offset = get64(buf + 10);
-    size_t p = HEADER_LEN;
+    size_t p = HEADER_V1;
+    if (buf[0] == VERSION) {
+        if (plen < HEADER_LEN) {
+            *why = malformed;
+            return -1;
+        }
+        memcpy(c->bind, buf + p, PROFILE_CURSOR_BIND_LEN);
+        p += PROFILE_CURSOR_BIND_LEN;
+    }
     if (profile_sort_by_name(c->sort)) {
         if (plen < p + 2) {
             *why = malformed;
@@ -183,4 +200,23 @@ int profile_cursor_decode(const char *s, profile_sort_t expect, profile_cursor_t
     }
     memcpy(c->tag, tag, sizeof(tag));
     return 0;
+}
+
+void profile_cursor_bind(profile_cursor_t *c, const char *bind)
+{
+    memset(c->bind, 0, sizeof(c->bind));
+    if (bind == NULL || bind[0] == '\0')
+        return;
+    /* A digest, not a secret: the tag already protects it. */
+    static const char label[] = "profile-cursor-bind";
+    unsigned char d[CRYPTO_MAC_LEN];
+    crypto_hmac_sha256(label, sizeof(label) - 1, bind, strlen(bind), d);
+    memcpy(c->bind, d, PROFILE_CURSOR_BIND_LEN);
+}
+
+bool profile_cursor_bound(const profile_cursor_t *c, const char *bind)
+{
+    profile_cursor_t want;
+    profile_cursor_bind(&want, bind);
+    return ct_equal(c->bind, want.bind, PROFILE_CURSOR_BIND_LEN);
 }

@@ -10,6 +10,7 @@ Rows a test adds are removed again; the profile cache is cleared where a test
 compares against PostgreSQL (Redis is only a cache).
 """
 import concurrent.futures
+import contextlib
 import os
 import re
 import subprocess
@@ -17,8 +18,8 @@ import threading
 import time
 import urllib.parse
 
-from apitest import (REPLICA_URL, admin, admin_token, api, check, eq, is_error_envelope, sql,
-                     sql1, test, wait_until)
+from apitest import (REPLICA_URL, admin, admin_token, api, check, eq, is_error_envelope,
+                     restart_pool, sql, sql1, test, wait_until)
 
 SORTS = {
     "createdAt,desc": "created_at DESC, id DESC",
@@ -573,15 +574,29 @@ def member_token(user_id):
     return r.json["data"]["token"]
 
 
+@contextlib.contextmanager
+def every_view_counts():
+    """VIEW_DEDUP_WINDOW_S=0 for the block: the tests in it count raw views
+    (one client re-reading one profile), not the repeat-view rule that
+    test_members.py covers."""
+    restart_pool({"VIEW_DEDUP_WINDOW_S": "0"}, ready=True)
+    try:
+        yield
+    finally:
+        restart_pool(ready=True)
+
+
 def views_of(pid):
     return int(sql1(f"SELECT count(*) FROM profile_views WHERE profile_id = {pid}"))
 
 
 @test
 def concurrent_views_are_recorded_exactly_once_each():
-    with Fixture(["조회수시험"]) as f:
+    with Fixture(["조회수시험"]) as f, every_view_counts():
         pid = f.ids["조회수시험"]
-        token = member_token(f.user)
+        # a member who is not the owner (the owner's own views never count)
+        viewer = int(sql1("SELECT min(id) FROM users"))
+        token = member_token(viewer)
         n = 200
         auth = {"Authorization": "Bearer " + token}
 
@@ -596,7 +611,7 @@ def concurrent_views_are_recorded_exactly_once_each():
         eq(views_of(pid), n, "log rows")
         eq(int(sql1(f"SELECT view_count FROM profiles WHERE id = {pid}")), n, "view_count")
         eq(int(sql1(f"SELECT count(*) FROM profile_views WHERE profile_id = {pid} "
-                    f"AND viewer_id = {f.user}")), n // 2, "viewer recorded with a token")
+                    f"AND viewer_id = {viewer}")), n // 2, "viewer recorded with a token")
         eq(int(sql1(f"SELECT count(*) FROM profile_views WHERE profile_id = {pid} "
                     "AND viewer_id IS NULL")), n // 2, "anonymous without one")
         recent = int(sql1(f"SELECT count(*) FROM profile_views WHERE profile_id = {pid} "

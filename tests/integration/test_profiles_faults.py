@@ -18,6 +18,7 @@ the ASan build: they separate "bounded by timeouts" from "hung for the whole
 fault", not fast from slow.
 """
 import concurrent.futures
+import functools
 import os
 import random
 import re
@@ -25,11 +26,25 @@ import signal
 import threading
 import time
 
-from apitest import (REPLICA_URL, STACK_DIR, HTTP_PORT, ab, admin, api, check, eq, pid_of, sql,
-                     sql1, stack, test, wait_until)
+from apitest import (REPLICA_URL, STACK_DIR, HTTP_PORT, ab, admin, api, check, eq, pid_of,
+                     restart_pool, sql, sql1, stack, test, wait_until)
 
 BASE = "/api/v1/profiles"
 URL = f"http://127.0.0.1:{HTTP_PORT}"
+
+
+def every_view_counts(fn):
+    """Runs the test with VIEW_DEDUP_WINDOW_S=0: it counts one client's raw
+    views of one profile (no view lost, none twice), not the repeat-view rule
+    (test_members.py)."""
+    @functools.wraps(fn)
+    def wrapped():
+        restart_pool({"VIEW_DEDUP_WINDOW_S": "0"}, ready=True)
+        try:
+            fn()
+        finally:
+            restart_pool(ready=True)
+    return wrapped
 
 
 def all_metrics():
@@ -266,6 +281,7 @@ def replica_stopped_then_started():
 
 
 @test
+@every_view_counts
 def primary_restarted_views_are_not_lost():
     ensure_redis()
     user = int(sql1("INSERT INTO users (name) VALUES ('profile-fault-test') RETURNING id"))
@@ -313,6 +329,7 @@ def primary_restarted_views_are_not_lost():
 
 
 @test
+@every_view_counts
 def reload_loses_no_view():
     # SIGHUP: a new generation of workers starts, the old one drains and its
     # worker_stop flushes the views still in its buffer.

@@ -14,6 +14,8 @@
 # correctness goals (zero errors, no lost view) are enforced, the speed
 # goals reported.
 #   tests/load/profiles.sh [--short] [--seconds N] [--rounds N] [--skip-seed] [--keep-data]
+# The pool runs with VIEW_DEDUP_WINDOW_S=0 for the run (every view counts:
+# this measures raw view throughput, not the repeat-view rule).
 # Needs a running stack (scripts/run, or the one scripts/test starts).
 set -euo pipefail
 exec /usr/bin/python3 "$(dirname "$0")/profiles.py" "$@"

@@ -17,19 +17,19 @@ static void test_detail_key(void)
 static void test_page_keys_differ_by_every_part(void)
 {
     char a[PROFILE_KEY_MAX], b[PROFILE_KEY_MAX];
-    profile_key_page(a, sizeof(a), 1, PROFILE_SORT_NAME_ASC, 10, 3);
+    profile_key_page(a, sizeof(a), 1, PROFILE_SORT_NAME_ASC, 10, 3, NULL);
     ASSERT_STR(a, "profile:v1:g1:l:name,asc:10:3");
-    profile_key_page(b, sizeof(b), 1, PROFILE_SORT_NAME_DESC, 10, 3);
+    profile_key_page(b, sizeof(b), 1, PROFILE_SORT_NAME_DESC, 10, 3, NULL);
     CU_ASSERT_STRING_NOT_EQUAL(a, b);
-    profile_key_page(b, sizeof(b), 1, PROFILE_SORT_NAME_ASC, 100, 3);
+    profile_key_page(b, sizeof(b), 1, PROFILE_SORT_NAME_ASC, 100, 3, NULL);
     CU_ASSERT_STRING_NOT_EQUAL(a, b);
-    profile_key_page(b, sizeof(b), 1, PROFILE_SORT_NAME_ASC, 10, 4);
+    profile_key_page(b, sizeof(b), 1, PROFILE_SORT_NAME_ASC, 10, 4, NULL);
     CU_ASSERT_STRING_NOT_EQUAL(a, b);
-    profile_key_page(b, sizeof(b), 2, PROFILE_SORT_NAME_ASC, 10, 3);
+    profile_key_page(b, sizeof(b), 2, PROFILE_SORT_NAME_ASC, 10, 3, NULL);
     CU_ASSERT_STRING_NOT_EQUAL(a, b);
     /* "page 1 of size 10" and "page 11 of size 0..." cannot collide */
-    profile_key_page(a, sizeof(a), 1, PROFILE_SORT_VIEWS_ASC, 1, 11);
-    profile_key_page(b, sizeof(b), 1, PROFILE_SORT_VIEWS_ASC, 11, 1);
+    profile_key_page(a, sizeof(a), 1, PROFILE_SORT_VIEWS_ASC, 1, 11, NULL);
+    profile_key_page(b, sizeof(b), 1, PROFILE_SORT_VIEWS_ASC, 11, 1, NULL);
     CU_ASSERT_STRING_NOT_EQUAL(a, b);
 }
 
@@ -39,11 +39,11 @@ static void test_cursor_key(void)
     for (int i = 0; i < PROFILE_CURSOR_TAG_LEN; i++)
         tag[i] = (unsigned char)(i * 17);
     char k[PROFILE_KEY_MAX];
-    profile_key_cursor(k, sizeof(k), 3, PROFILE_SORT_CREATED_DESC, 20, tag);
+    profile_key_cursor(k, sizeof(k), 3, PROFILE_SORT_CREATED_DESC, 20, tag, NULL);
     ASSERT_STR(k, "profile:v1:g3:c:createdAt,desc:20:00112233445566778899aabbccddeeff");
     /* a cursor page never shares a key with an offset page */
     char p[PROFILE_KEY_MAX];
-    profile_key_page(p, sizeof(p), 3, PROFILE_SORT_CREATED_DESC, 20, 0);
+    profile_key_page(p, sizeof(p), 3, PROFILE_SORT_CREATED_DESC, 20, 0, NULL);
     CU_ASSERT_STRING_NOT_EQUAL(k, p);
 }
 
@@ -51,14 +51,35 @@ static void test_small_buffers(void)
 {
     char k[12];
     CU_ASSERT_EQUAL(profile_key_detail(k, sizeof(k), 1, 123456789), -1);
-    CU_ASSERT_EQUAL(profile_key_page(k, sizeof(k), 1, PROFILE_SORT_NAME_ASC, 10, 1), -1);
+    CU_ASSERT_EQUAL(profile_key_page(k, sizeof(k), 1, PROFILE_SORT_NAME_ASC, 10, 1, NULL), -1);
     unsigned char tag[PROFILE_CURSOR_TAG_LEN] = { 0 };
-    CU_ASSERT_EQUAL(profile_key_cursor(k, sizeof(k), 1, PROFILE_SORT_NAME_ASC, 10, tag), -1);
+    CU_ASSERT_EQUAL(profile_key_cursor(k, sizeof(k), 1, PROFILE_SORT_NAME_ASC, 10, tag, NULL), -1);
     /* the longest key there can be fits PROFILE_KEY_MAX (with ":lock") */
     char big[PROFILE_KEY_MAX];
     memset(tag, 0xff, sizeof(tag));
-    int n = profile_key_cursor(big, sizeof(big), 1000000000, PROFILE_SORT_VIEWS_DESC, 100, tag);
+    int n = profile_key_cursor(big, sizeof(big), 1000000000, PROFILE_SORT_VIEWS_DESC, 100, tag,
+                               "\xf4\x8f\xbf\xbf any search prefix at all");
     CU_ASSERT_TRUE(n > 0 && n + 5 < PROFILE_KEY_MAX);
+}
+
+/* A search page is its own key, one per q, whatever q holds. */
+static void test_search_keys(void)
+{
+    char a[PROFILE_KEY_MAX], b[PROFILE_KEY_MAX], c[PROFILE_KEY_MAX];
+    profile_key_page(a, sizeof(a), 1, PROFILE_SORT_NAME_ASC, 10, 0, NULL);
+    profile_key_page(b, sizeof(b), 1, PROFILE_SORT_NAME_ASC, 10, 0, "김");
+    profile_key_page(c, sizeof(c), 1, PROFILE_SORT_NAME_ASC, 10, 0, "김민");
+    CU_ASSERT_STRING_NOT_EQUAL(a, b);
+    CU_ASSERT_STRING_NOT_EQUAL(b, c);
+    CU_ASSERT_TRUE(strncmp(b, "profile:v1:g1:l:name,asc:10:0:q", 31) == 0);
+    CU_ASSERT_EQUAL(strlen(b), strlen("profile:v1:g1:l:name,asc:10:0:q") + 16);
+    /* a colon in q cannot forge another key's shape: it is digested */
+    profile_key_page(c, sizeof(c), 1, PROFILE_SORT_NAME_ASC, 10, 0, "x:10:1");
+    CU_ASSERT_PTR_NULL(strchr(c + 31, ':'));
+    unsigned char tag[PROFILE_CURSOR_TAG_LEN] = { 0 };
+    profile_key_cursor(a, sizeof(a), 1, PROFILE_SORT_NAME_ASC, 10, tag, NULL);
+    profile_key_cursor(b, sizeof(b), 1, PROFILE_SORT_NAME_ASC, 10, tag, "김");
+    CU_ASSERT_STRING_NOT_EQUAL(a, b);
 }
 
 static int loads;
@@ -104,6 +125,7 @@ static const unit_test_t tests[] = {
     { "page keys differ by every part", test_page_keys_differ_by_every_part },
     { "cursor key", test_cursor_key },
     { "small buffers are refused", test_small_buffers },
+    { "a search page has its own key per q", test_search_keys },
     { "without Redis every read goes to PostgreSQL", test_without_redis_reads_through },
 };
 

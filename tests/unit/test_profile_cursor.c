@@ -4,6 +4,7 @@
 #include "unit.h"
 #include "common/crypto.h"
 #include "profile/profile.h"
+#include "common/arena.h"
 
 #include <stdio.h>
 
@@ -155,7 +156,8 @@ static void test_encode_refuses_bad_fields(void)
         make(PROFILE_SORT_VIEWS_ASC, 1, 0, -1, NULL),                          /* views < 0 */
         make(PROFILE_SORT_NAME_ASC, 1, 0, 0, ""),                              /* empty name */
         make(PROFILE_SORT_NAME_ASC, 1, 0, 0, "\xff\xfe"),                      /* not UTF-8 */
-        make((profile_sort_t)PROFILE_SORT__COUNT, 1, 0, 0, NULL),              /* no such sort */
+        make((profile_sort_t)(PROFILE_CURSOR_VIEW_LOG + 1), 1, 0, 0, NULL),    /* no such sort */
+        make((profile_sort_t)PROFILE_CURSOR_VIEW_LOG, 1, 0, -2208988801LL * 1000000, NULL),
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         CU_ASSERT_EQUAL(profile_cursor_encode(&bad[i], enc, sizeof(enc)), -1);
@@ -258,8 +260,8 @@ static void test_signed_but_invalid_fields(void)
         unsigned char p[32];
         size_t n;
     } cases[] = {
-        /* version 2 */
-        { { 2, 4, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5 }, 26 },
+        /* version 3 */
+        { { 3, 4, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5 }, 26 },
         /* sort 9 */
         { { 1, 9, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5 }, 26 },
         /* id 0 */
@@ -293,7 +295,195 @@ static void test_signed_but_invalid_fields(void)
     }
 }
 
+/* The search binding: a cursor carries (a digest of) its q, and the list
+ * refuses it with another q or none (API.md "Search"). */
+static void test_bind_to_q(void)
+{
+    setup_key();
+    profile_cursor_t c = make(PROFILE_SORT_NAME_ASC, 12, 10, 0, "김민지");
+    profile_cursor_bind(&c, "김");
+    char enc[PROFILE_CURSOR_MAX];
+    CU_ASSERT_TRUE_FATAL(profile_cursor_encode(&c, enc, sizeof(enc)) > 0);
+    profile_cursor_t out;
+    const char *why;
+    CU_ASSERT_EQUAL_FATAL(profile_cursor_decode(enc, PROFILE_SORT_NAME_ASC, &out, &why), 0);
+    CU_ASSERT_TRUE(profile_cursor_bound(&out, "김"));
+    CU_ASSERT_FALSE(profile_cursor_bound(&out, "김민"));
+    CU_ASSERT_FALSE(profile_cursor_bound(&out, "Kim"));
+    CU_ASSERT_FALSE(profile_cursor_bound(&out, NULL));
+    CU_ASSERT_FALSE(profile_cursor_bound(&out, ""));
+    /* without q: only without q */
+    profile_cursor_t d = make(PROFILE_SORT_VIEWS_DESC, 5, 10, 7, NULL);
+    profile_cursor_bind(&d, NULL);
+    CU_ASSERT_TRUE_FATAL(profile_cursor_encode(&d, enc, sizeof(enc)) > 0);
+    CU_ASSERT_EQUAL_FATAL(profile_cursor_decode(enc, PROFILE_SORT_VIEWS_DESC, &out, &why), 0);
+    CU_ASSERT_TRUE(profile_cursor_bound(&out, NULL));
+    CU_ASSERT_FALSE(profile_cursor_bound(&out, "a"));
+    /* q plain characters: '%' and '_' are not wildcards of one another */
+    profile_cursor_bind(&c, "a%");
+    CU_ASSERT_TRUE_FATAL(profile_cursor_encode(&c, enc, sizeof(enc)) > 0);
+    CU_ASSERT_EQUAL_FATAL(profile_cursor_decode(enc, PROFILE_SORT_NAME_ASC, &out, &why), 0);
+    CU_ASSERT_FALSE(profile_cursor_bound(&out, "a_"));
+    CU_ASSERT_TRUE(profile_cursor_bound(&out, "a%"));
+}
+
+/* A version-1 cursor (no bind field) issued before search existed still
+ * continues its list without q. */
+static void test_version_1_still_read(void)
+{
+    setup_key();
+    unsigned char buf[64], mac[CRYPTO_MAC_LEN];
+    unsigned char p[26] = { 1, 4, 0, 0, 0,  0, 0, 0, 0, 9, 0, 0, 0,
+                            0, 0, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 3 };
+    memcpy(buf, p, sizeof(p));
+    crypto_hmac_sha256(KEY, sizeof(KEY) - 1, buf, sizeof(p), mac);
+    memcpy(buf + sizeof(p), mac, PROFILE_CURSOR_TAG_LEN);
+    char enc[128];
+    crypto_b64url_encode(buf, sizeof(p) + PROFILE_CURSOR_TAG_LEN, enc);
+    profile_cursor_t out;
+    const char *why;
+    CU_ASSERT_EQUAL_FATAL(profile_cursor_decode(enc, PROFILE_SORT_VIEWS_DESC, &out, &why), 0);
+    CU_ASSERT_EQUAL(out.id, 9);
+    CU_ASSERT_EQUAL(out.offset, 20);
+    CU_ASSERT_EQUAL(out.key, 3);
+    CU_ASSERT_TRUE(profile_cursor_bound(&out, NULL));
+    CU_ASSERT_FALSE(profile_cursor_bound(&out, "x"));
+}
+
+/* The owner's view log has its own cursor kind, bound to the profile. */
+static void test_view_log_cursor(void)
+{
+    setup_key();
+    profile_cursor_t c =
+        make((profile_sort_t)PROFILE_CURSOR_VIEW_LOG, 777, 40, 1764000000123456LL, NULL);
+    profile_cursor_bind(&c, "42");
+    char enc[PROFILE_CURSOR_MAX];
+    CU_ASSERT_TRUE_FATAL(profile_cursor_encode(&c, enc, sizeof(enc)) > 0);
+    profile_cursor_t out;
+    const char *why;
+    CU_ASSERT_EQUAL_FATAL(
+        profile_cursor_decode(enc, (profile_sort_t)PROFILE_CURSOR_VIEW_LOG, &out, &why), 0);
+    CU_ASSERT_EQUAL(out.key, 1764000000123456LL);
+    CU_ASSERT_EQUAL(out.id, 777);
+    CU_ASSERT_TRUE(profile_cursor_bound(&out, "42"));
+    CU_ASSERT_FALSE(profile_cursor_bound(&out, "43"));
+    /* not a list cursor, and a list cursor is not a view-log cursor */
+    CU_ASSERT_EQUAL(profile_cursor_decode(enc, PROFILE_SORT_CREATED_DESC, &out, &why), -1);
+    profile_cursor_t l = make(PROFILE_SORT_CREATED_DESC, 777, 40, 1764000000123456LL, NULL);
+    CU_ASSERT_TRUE_FATAL(profile_cursor_encode(&l, enc, sizeof(enc)) > 0);
+    CU_ASSERT_EQUAL(profile_cursor_decode(enc, (profile_sort_t)PROFILE_CURSOR_VIEW_LOG, &out, &why),
+                    -1);
+}
+
+static void name_ok(const char *in, const char *want)
+{
+    arena_t *a = arena_new(1024);
+    const char *out = NULL, *why = NULL;
+    int rc = profile_name_clean(in, strlen(in), a, &out, &why);
+    if (rc != 0)
+        fprintf(stderr, "\n  refused good name '%s': %s\n", in, why);
+    CU_ASSERT_EQUAL(rc, 0);
+    if (rc == 0)
+        ASSERT_STR(out, want);
+    arena_free(a);
+}
+
+static void name_bad(const char *in, size_t n)
+{
+    arena_t *a = arena_new(1024);
+    const char *out = NULL, *why = NULL;
+    if (profile_name_clean(in, n, a, &out, &why) == 0)
+        fprintf(stderr, "\n  accepted bad name '%s'\n", out);
+    CU_ASSERT_EQUAL(profile_name_clean(in, n, a, &out, &why), -1);
+    CU_ASSERT_PTR_NOT_NULL(why);
+    arena_free(a);
+}
+
+static void test_name_rules(void)
+{
+    name_ok("김민지", "김민지");
+    name_ok("  김민지\t ", "김민지");
+    name_ok("\xe3\x80\x80김 민지\xc2\xa0", "김 민지"); /* U+3000 and U+00A0 trimmed */
+    name_ok("a", "a");
+    name_ok("Kim Minji 1004", "Kim Minji 1004");
+    name_ok("%_\\", "%_\\");
+    /* 50 code points of 4 bytes: the longest */
+    char fifty[50 * 4 + 3];
+    for (int i = 0; i < 50; i++)
+        memcpy(fifty + 4 * i, "\xf0\x9f\x98\x80", 4);
+    fifty[200] = '\0';
+    name_ok(fifty, fifty);
+    char sp[60];
+    snprintf(sp, sizeof(sp), " %s ", "가나다");
+    name_ok(sp, "가나다");
+    /* 51 code points, empty, white space only */
+    char many[52];
+    memset(many, 'x', 51);
+    many[51] = '\0';
+    name_bad(many, 51);
+    name_bad("", 0);
+    name_bad("   ", 3);
+    name_bad("\xe3\x80\x80", 3);
+    /* control characters inside: C0, DEL, C1 (U+0085 inside, U+009F) */
+    name_bad("a\tb", 3);
+    name_bad("a\nb", 3);
+    name_bad("a\x7f", 2);
+    name_bad("a\xc2\x85"
+             "b",
+             4);
+    name_bad("a\xc2\x9f"
+             "b",
+             4);
+    name_bad("a\x01", 2);
+    /* NUL, invalid UTF-8, overlong, surrogate */
+    name_bad("a\0b", 3);
+    name_bad("\xff", 1);
+    name_bad("\xc0\xaf", 2);
+    name_bad("\xed\xa0\x80", 3);
+    /* 50 code points and trailing spaces are fine, 51 before trimming also */
+    char fifty_sp[60];
+    memset(fifty_sp, 'y', 50);
+    memcpy(fifty_sp + 50, "  ", 3);
+    char fifty_y[51];
+    memset(fifty_y, 'y', 50);
+    fifty_y[50] = '\0';
+    name_ok(fifty_sp, fifty_y);
+}
+
+static void test_prefix_rules(void)
+{
+    const char *why;
+    CU_ASSERT_EQUAL(profile_prefix_valid("김", &why), 0);
+    CU_ASSERT_EQUAL(profile_prefix_valid("%", &why), 0);
+    CU_ASSERT_EQUAL(profile_prefix_valid(" ", &why), 0); /* literal: a space is a character */
+    CU_ASSERT_EQUAL(profile_prefix_valid("", &why), -1);
+    CU_ASSERT_EQUAL(profile_prefix_valid("\xff", &why), -1);
+    char s[50 * 3 + 4];
+    for (int i = 0; i < 50; i++)
+        memcpy(s + 3 * i, "\xea\xb0\x80", 3);
+    s[150] = '\0';
+    CU_ASSERT_EQUAL(profile_prefix_valid(s, &why), 0);
+    memcpy(s + 150, "a", 2);
+    CU_ASSERT_EQUAL(profile_prefix_valid(s, &why), -1);
+
+    arena_t *a = arena_new(4096);
+    ASSERT_STR(profile_prefix_upper("abc", a), "abd");
+    ASSERT_STR(profile_prefix_upper("김", a), "깁"); /* U+AE40 -> U+AE41 */
+    ASSERT_STR(profile_prefix_upper("a\x7f", a), "a\xc2\x80");
+    ASSERT_STR(profile_prefix_upper("\xed\x9f\xbf", a), "\xee\x80\x80"); /* U+D7FF -> U+E000 */
+    ASSERT_STR(profile_prefix_upper("a\xf4\x8f\xbf\xbf", a), "b");       /* U+10FFFF dropped */
+    const char *top = profile_prefix_upper("\xf4\x8f\xbf\xbf", a);
+    CU_ASSERT_EQUAL(strlen(top), 4 + 101 * 4);
+    CU_ASSERT_TRUE(strncmp(top, "\xf4\x8f\xbf\xbf\xf4\x8f\xbf\xbf", 8) == 0);
+    arena_free(a);
+}
+
 static const unit_test_t tests[] = {
+    { "a cursor is bound to its search q", test_bind_to_q },
+    { "version-1 cursors are still read", test_version_1_still_read },
+    { "the view log's cursor", test_view_log_cursor },
+    { "profile names: trimming, length, controls", test_name_rules },
+    { "search prefixes and their upper bound", test_prefix_rules },
     { "sort orders parse strictly", test_sort_parse },
     { "cursor round trip for every sort", test_roundtrip_every_sort },
     { "cursor with the longest name", test_longest_name },
