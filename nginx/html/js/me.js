@@ -48,7 +48,10 @@ async function saveProfile(event) {
         if (!r.ok) {
             showError($('profile-message'), r.error,
                 r.status === 400 ? '이름을 저장하지 못했습니다' : undefined);
-            if (r.status === 401) offerSignIn();
+            if (r.status === 401) {
+                signOut();
+                offerSignIn();
+            }
             return;
         }
         $('profile-name-input').value = r.data.name;
