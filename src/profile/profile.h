@@ -172,6 +172,12 @@ int profile_cache_fetch(profile_kind_t kind, const char *key, int64_t ttl_s, pro
  * near cache (after a rename); failures are ignored (the TTL bounds them). */
 void profile_cache_put(const char *key, const char *json, size_t len, int64_t ttl_s);
 
+/* The number of names starting with q, cached like a list page (key
+ * "profile:v1:g<G>:n:<digest of q>", list TTL, near cache included): 1 with
+ * *n when known, else 0. put stores it (failures ignored). */
+int profile_cache_count_get(const char *q, int64_t *n);
+void profile_cache_count_put(const char *q, int64_t n);
+
 /* ---- names and search prefixes (profile_me.c) ---- */
 
 #define PROFILE_NAME_MAX_CHARS 50 /* a name set through the API */

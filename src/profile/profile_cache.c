@@ -24,6 +24,7 @@
 #include "profile/profile.h"
 #include "common/ktime.h"
 #include "common/log.h"
+#include "common/str.h"
 #include "infra/rds.h"
 
 #include <pthread.h>
@@ -340,4 +341,46 @@ void profile_cache_put(const char *key, const char *json, size_t len, int64_t tt
     near_put(key, json, len, true, ttl_s * 1000);
     if (rds_enabled())
         store(key, NULL, json, len, ttl_s);
+}
+
+static void count_key(const char *q, char out[PROFILE_KEY_MAX])
+{
+    char qp[20];
+    q_part(q, qp);
+    snprintf(out, PROFILE_KEY_MAX, "profile:v%d:g%lld:n%s", FORMAT_VERSION,
+             (long long)profile_cfg.generation, qp);
+}
+
+int profile_cache_count_get(const char *q, int64_t *n)
+{
+    if (!profile_cfg.cache)
+        return 0;
+    char key[PROFILE_KEY_MAX], buf[24];
+    count_key(q, key);
+    arena_t *a = arena_new(256);
+    const char *json = NULL;
+    size_t len = 0;
+    bool found = false;
+    int rc = near_get(key, a, &json, &len, &found);
+    if (!rc && rds_enabled()) {
+        rc = get(key, a, &json, &len, &found) == 1;
+        if (rc && found)
+            near_put(key, json, len, true, profile_cfg.list_ttl_s * 1000);
+    }
+    rc = rc && found && len > 0 && len < sizeof(buf);
+    if (rc) {
+        memcpy(buf, json, len);
+        buf[len] = '\0';
+        rc = str_to_i64(buf, 0, INT64_MAX, n) == 0;
+    }
+    arena_free(a);
+    return rc;
+}
+
+void profile_cache_count_put(const char *q, int64_t n)
+{
+    char key[PROFILE_KEY_MAX], val[24];
+    count_key(q, key);
+    int len = snprintf(val, sizeof(val), "%lld", (long long)n);
+    profile_cache_put(key, val, (size_t)len, profile_cfg.list_ttl_s);
 }
