@@ -475,21 +475,28 @@ demo_members() {
         [[ $id =~ ^[1-9][0-9]{0,17}$ ]] || die "STACK_DEMO_MEMBERS: '$id' is not a user id"
         ids+="${ids:+,}$id"
     done
-    # the names as the database has them (a member that does not exist is left out)
+    # the names as the database has them, as JSON strings (a member that does
+    # not exist is left out)
     while IFS=$'\t' read -r id name; do
         [ -n "$id" ] || continue
         tok=$( (set -a; . "$STACK_DIR/pool.env"; set +a; exec "$MEMBERAPI_BIN" token "$id") 2>/dev/null ) || {
             say "note: no demo members: this configuration cannot mint member tokens"; return 0; }
         lines+="$id"$'\t'"$name"$'\t'"$tok"$'\n'
     done < <(psql "$DATABASE_URL" -X -q -At -F $'\t' -v ON_ERROR_STOP=1 \
-                 -c "SELECT id, name FROM users WHERE id IN ($ids) ORDER BY id" 2>/dev/null)
+                 -c "SELECT id, to_json(name) FROM users WHERE id IN ($ids) ORDER BY id" 2>/dev/null)
     [ -n "$lines" ] || return 0
-    printf '%s' "$lines" | /usr/bin/python3 -c '
+    if printf '%s' "$lines" | /usr/bin/python3 -c '
 import json, sys
-members = [dict(zip(("userId", "name", "token"), l.split("\t"))) for l in sys.stdin.read().splitlines()]
-for m in members: m["userId"] = int(m["userId"])
-print(json.dumps({"members": members}, ensure_ascii=False))' > "$file.tmp" && mv "$file.tmp" "$file"
-    chmod 644 "$file"
+members = []
+for line in sys.stdin.read().splitlines():
+    uid, name, token = line.split("\t")
+    members.append({"userId": int(uid), "name": json.loads(name), "token": token})
+print(json.dumps({"members": members}, ensure_ascii=False))' > "$file.tmp"; then
+        chmod 644 "$file.tmp" && mv "$file.tmp" "$file"
+    else
+        rm -f "$file.tmp"
+        say "note: no demo members: writing $file failed"
+    fi
 }
 
 start_nginx() {
