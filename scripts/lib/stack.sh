@@ -452,6 +452,53 @@ frontend_config() {
         > "$STACK_DIR/nginx/config.json"
 }
 
+# Demo members for the web front end's "데모 회원으로 로그인" (README "The web
+# front end"): member JWTs for STACK_DEMO_MEMBERS (user ids; empty: none),
+# minted at start by `memberapi token` with the pool's own configuration, and
+# their names, in $STACK_DIR/nginx/demo-members.json, which nginx serves at
+# /demo-members.json. Only the local stack writes it, and only while the
+# public listener is on loopback: anyone who can read the file can act as
+# those members. Without it (production, the containers, RS256/ES256 where
+# this service cannot mint) the front end offers only its paste-a-token form.
+STACK_DEMO_MEMBERS=${STACK_DEMO_MEMBERS-1 2 3 4 5}
+demo_members() {
+    local file=$STACK_DIR/nginx/demo-members.json
+    mkdir -p "$STACK_DIR/nginx"
+    rm -f "$file"
+    [ -n "$STACK_DEMO_MEMBERS" ] || return 0
+    case ${NGINX_LISTEN_ADDR:-127.0.0.1} in
+        127.*|localhost|::1) ;;
+        *) say "note: no demo members: the public listener is not loopback"; return 0 ;;
+    esac
+    local id ids="" lines="" name tok
+    for id in ${STACK_DEMO_MEMBERS//,/ }; do
+        [[ $id =~ ^[1-9][0-9]{0,17}$ ]] || die "STACK_DEMO_MEMBERS: '$id' is not a user id"
+        ids+="${ids:+,}$id"
+    done
+    # the names as the database has them, as JSON strings (a member that does
+    # not exist is left out)
+    while IFS=$'\t' read -r id name; do
+        [ -n "$id" ] || continue
+        tok=$( (set -a; . "$STACK_DIR/pool.env"; set +a; exec "$MEMBERAPI_BIN" token "$id") 2>/dev/null ) || {
+            say "note: no demo members: this configuration cannot mint member tokens"; return 0; }
+        lines+="$id"$'\t'"$name"$'\t'"$tok"$'\n'
+    done < <(psql "$DATABASE_URL" -X -q -At -F $'\t' -v ON_ERROR_STOP=1 \
+                 -c "SELECT id, to_json(name) FROM users WHERE id IN ($ids) ORDER BY id" 2>/dev/null)
+    [ -n "$lines" ] || return 0
+    if printf '%s' "$lines" | /usr/bin/python3 -c '
+import json, sys
+members = []
+for line in sys.stdin.read().splitlines():
+    uid, name, token = line.split("\t")
+    members.append({"userId": int(uid), "name": json.loads(name), "token": token})
+print(json.dumps({"members": members}, ensure_ascii=False))' > "$file.tmp"; then
+        chmod 644 "$file.tmp" && mv "$file.tmp" "$file"
+    else
+        rm -f "$file.tmp"
+        say "note: no demo members: writing $file failed"
+    fi
+}
+
 start_nginx() {
     render_nginx
     if pid_alive "$RUN/nginx.pid"; then
@@ -496,6 +543,7 @@ stack_start() {
     if [ $OWN_REDIS = 1 ]; then start_redis; fi
     if [ $OWN_SANDBOX = 1 ]; then start_sandbox; fi
     start_pool
+    demo_members
     start_nginx
     wait_ready 60 || die "/ready did not answer 200 with every component UP"
 }

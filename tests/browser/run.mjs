@@ -3,14 +3,19 @@
 // is downloaded), against the running stack: the profile list in each order
 // and its pagination, a profile page recording its view, points and their
 // history, a top-up through the gateway sandbox's checkout page (paid,
-// cancelled, declined, and one whose first confirmation is lost), and API
-// errors shown as messages (401 signed out, 403 another member's points).
-// Member pages run signed in: the points page's sign-in form takes a member
-// JWT minted by the admin route, as a demo member would paste it. Each test saves a screenshot in
+// cancelled, declined, and one whose first confirmation is lost), the my
+// page (sign-in as a demo member, my points, payments and who viewed my
+// profile, creating and renaming my profile), and API errors shown as
+// messages (401 for a missing, forged or expired token with the sign-in
+// offered, 403 another member's points). Every flow runs signed in: as a
+// demo member of the local stack (/demo-members.json), or through the
+// paste-a-token form with a member JWT minted by the admin route; only the
+// 401 paths run signed out. Each test saves a screenshot in
 // .test-out/browser/. Run through tests/browser/run.sh (it sets the env).
 // Prints PASS/FAIL per test and "browser: N passed, N failed" last.
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -97,6 +102,41 @@ async function signInAs(page, userId) {
     eq(await page.innerText('#signed-in-id'), String(userId), 'signed in as');
 }
 
+/** Signs in on the my page by clicking a demo member of the local stack. */
+async function signInAsDemo(page, userId) {
+    await signOut(page);
+    await page.goto(`${BASE}/me.html`);
+    await page.click(`#demo-members button[data-user-id="${userId}"]`);
+    await page.waitForSelector('#me-card:not(.hidden)');
+    eq(await page.innerText('#me-id'), String(userId), 'signed in as the demo member');
+}
+
+/** A member token signed with the stack's key but with other claims
+ *  (exp, iat, ...): the minted token's claims with `changes` applied. */
+async function resignedToken(userId, changes) {
+    const [h, p] = (await mintToken(userId)).split('.');
+    const claims = { ...JSON.parse(Buffer.from(p, 'base64url').toString()), ...changes };
+    const body = `${h}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+    const key = fs.readFileSync(path.join(process.env.STACK_DIR, 'member_jwt_secret'), 'utf8').split('\n')[0];
+    return `${body}.${crypto.createHmac('sha256', key).update(body).digest('base64url')}`;
+}
+
+async function apiAs(token, method, p, body) {
+    const headers = token ? { Authorization: `Bearer ${token}` } : {};
+    if (body) headers['Content-Type'] = 'application/json; charset=utf-8';
+    const r = await fetch(BASE + p, { method, headers, body: body ? JSON.stringify(body) : undefined });
+    return { status: r.status, json: await r.json() };
+}
+
+/** A fresh member with a profile named name: {uid, token, pid}. */
+async function memberWithProfile(name) {
+    const uid = newUser(name);
+    const token = await mintToken(uid);
+    const r = await apiAs(token, 'PUT', '/api/v1/me/profile', { name });
+    check(r.status === 201, `create the profile of ${uid}: ${r.status}`);
+    return { uid, token, pid: r.json.data.id };
+}
+
 async function sandbox(method, p, body) {
     const r = await fetch(SANDBOX + p, {
         method, headers: body ? { 'Content-Type': 'application/json' } : {},
@@ -135,6 +175,7 @@ const test = (name, fn) => tests.push({ name, fn });
 const SORTS = ['createdAt,desc', 'createdAt,asc', 'name,asc', 'name,desc', 'viewCount,desc', 'viewCount,asc'];
 
 test('profile_list_in_each_order', async (page) => {
+    await signInAsDemo(page, 1);
     await page.goto(`${BASE}/`);
     await listSettled(page);
     for (const sort of SORTS) {
@@ -156,6 +197,7 @@ test('profile_list_pagination_by_numbers_and_cursor', async (page) => {
     const sort = 'name,asc';
     const pageOf = async (n, size = 10) => (await apiGet(
         `/api/v1/profiles?sort=${encodeURIComponent(sort)}&size=${size}&page=${n}`)).json.data.contents.map((p) => p.id);
+    await signInAsDemo(page, 2);
     await page.goto(`${BASE}/?sort=${encodeURIComponent(sort)}`);
     await listSettled(page);
     eq((await listRows(page)).map((r) => r.id), await pageOf(0), 'page 1');
@@ -197,7 +239,10 @@ test('profile_list_pagination_by_numbers_and_cursor', async (page) => {
 });
 
 test('open_profile_records_a_view', async (page) => {
-    await signOut(page); // an anonymous view
+    // a fresh member: their first view of any profile counts (a repeat
+    // within VIEW_DEDUP_WINDOW_S would not)
+    const viewer = newUser('브라우저 조회자');
+    await signInAs(page, viewer);
     await page.goto(`${BASE}/?sort=viewCount,asc`);
     await listSettled(page);
     const first = (await listRows(page))[0];
@@ -213,13 +258,15 @@ test('open_profile_records_a_view', async (page) => {
     // the view is recorded after the answer, flushed within 200 ms
     await waitFor(() => Number(sql(`SELECT count(*) FROM profile_views WHERE profile_id = ${first.id}`)) === before + 1,
         'one new row in profile_views', 5000);
+    eq(Number(sql(`SELECT count(*) FROM profile_views WHERE profile_id = ${first.id} AND viewer_id = ${viewer}`)), 1,
+        'the viewer is the signed-in member');
     eq(Number(sql(`SELECT view_count FROM profiles WHERE id = ${first.id}`)), countBefore + 1, 'view_count + 1');
     await page.screenshot({ path: path.join(OUT, 'profile.png'), fullPage: true });
-    // the link to the member's points: signed out, the API's 401 is a message
+    // the link to the member's points: another member's, the API's 403 is a message
     await page.click('#points-link');
     await page.waitForURL((u) => u.pathname === '/points.html');
     const text = await alertText(page);
-    check(text.includes('로그인이 필요합니다') && text.includes('a member bearer token is required'), `401 message: ${text}`);
+    check(text.includes('다른 회원의 포인트는 볼 수 없습니다'), `403 message: ${text}`);
     await noRawJson(page);
 });
 
@@ -288,6 +335,13 @@ test('top_up_through_the_checkout_page_ends_done', async (page) => {
     const row = await page.innerText('#history-rows tr');
     check(row.includes(oid) && row.includes('+5,000'), `history has the grant: ${row}`);
     eq(await page.innerText('#balance'), '5,000 P', 'points page balance');
+    // my page: the balance and the payment
+    await page.goto(`${BASE}/me.html`);
+    await page.waitForSelector(`#payments-rows tr[data-order-id="${oid}"]`);
+    eq(await page.innerText('#me-point'), '5,000 P', 'my page balance');
+    eq(await page.$eval(`#payments-rows tr[data-order-id="${oid}"] [data-status]`, (b) => b.dataset.status), 'DONE',
+        'my payment is DONE');
+    check((await page.innerText(`#payments-rows tr[data-order-id="${oid}"]`)).includes('5,000원'), 'its amount');
 });
 
 test('cancelled_checkout_shows_the_failure', async (page) => {
@@ -305,6 +359,11 @@ test('cancelled_checkout_shows_the_failure', async (page) => {
     eq(Number(sql(`SELECT point FROM users WHERE id = ${uid}`)), 0, 'no points');
     await noRawJson(page);
     await page.screenshot({ path: path.join(OUT, 'pay-cancelled.png'), fullPage: true });
+    // my page lists the cancelled payment this browser started (no ledger entry)
+    await page.goto(`${BASE}/me.html`);
+    await page.waitForSelector(`#payments-rows tr[data-order-id="${oid}"]`);
+    eq(await page.$eval(`#payments-rows tr[data-order-id="${oid}"] [data-status]`, (b) => b.dataset.status), 'ABORTED',
+        'my cancelled payment');
 });
 
 test('declined_card_shows_the_gateway_message', async (page) => {
@@ -349,6 +408,7 @@ test('a_lost_gateway_answer_is_polled_to_done', async (page) => {
 });
 
 test('api_errors_are_shown_as_messages', async (page) => {
+    await signInAsDemo(page, 3);
     await page.goto(`${BASE}/profile.html?id=987654321`);
     let text = await alertText(page);
     check(text.includes('프로필을 찾을 수 없습니다') && text.includes('profile 987654321 does not exist'),
@@ -396,8 +456,191 @@ test('api_errors_are_shown_as_messages', async (page) => {
     await page.screenshot({ path: path.join(OUT, 'error-points-401.png'), fullPage: true });
 });
 
+test('demo_member_sign_in', async (page) => {
+    const demo = (await (await fetch(`${BASE}/demo-members.json`)).json()).members;
+    eq(demo.map((m) => m.userId), [1, 2, 3, 4, 5], 'the local stack offers users 1..5');
+    await signOut(page);
+    await page.goto(`${BASE}/me.html`);
+    await page.waitForSelector('#signin-card:not(.hidden)');
+    await page.waitForSelector('#demo-members button');
+    const buttons = await page.$$eval('#demo-members button', (bs) => bs.map((b) => b.textContent));
+    for (const m of demo) {
+        const name = sql(`SELECT name FROM users WHERE id = ${m.userId}`);
+        check(buttons.some((b) => b.startsWith(`${name} (회원 ${m.userId})`)), `a button for ${name}: ${buttons}`);
+    }
+    check(await page.isVisible('#signin textarea#token'), 'the paste-a-token form is offered too');
+    await page.screenshot({ path: path.join(OUT, 'me-signin.png'), fullPage: true });
+    await page.click('#demo-members button[data-user-id="4"]');
+    await page.waitForSelector('#me-card:not(.hidden)');
+    eq(await page.innerText('#me-id'), '4', 'signed in as member 4');
+    eq(await page.innerText('#me-name'), sql('SELECT name FROM users WHERE id = 4'), 'my name');
+    eq(Number(await page.$eval('#me-point', (d) => d.dataset.point)), Number(sql('SELECT point FROM users WHERE id = 4')),
+        'my points');
+    check(await page.isHidden('#signin-card'), 'no sign-in form once signed in');
+    // the points page knows the member too
+    await page.goto(`${BASE}/points.html`);
+    eq(await page.innerText('#signed-in-id'), '4', 'points page: signed in as 4');
+    await page.waitForSelector('#balance-card:not(.hidden)');
+    // signing out: the points page offers the demo members as well
+    await page.click('#signout');
+    await page.waitForSelector('#demo-members button[data-user-id="5"]');
+    await page.click('#demo-members button[data-user-id="5"]');
+    await page.waitForURL((u) => u.searchParams.get('userId') === '5');
+    eq(await page.innerText('#signed-in-id'), '5', 'points page: signed in as 5');
+});
+
+test('my_page_shows_points_views_and_payments', async (page) => {
+    const uid = newUser('브라우저 내정보');
+    await adjust(uid, 3000, '가입 축하', `browser-me-${uid}`);
+    await signInAs(page, uid);
+    await page.goto(`${BASE}/me.html`);
+    await page.waitForSelector('#me-card:not(.hidden)');
+    eq(await page.innerText('#me-point'), '3,000 P', 'my points');
+    check(await page.isVisible('#no-profile'), 'no profile yet');
+    eq(await page.innerText('#profile-save'), '프로필 만들기', 'the button creates one');
+    check(await page.isHidden('#views-section'), 'no view log without a profile');
+    // create my profile
+    const name = `브라우저 프로필 ${uid}`;
+    await page.fill('#profile-name-input', `  ${name} `);
+    await page.click('#profile-save');
+    await page.waitForFunction(() => document.querySelector('#profile-message').innerText.includes('프로필을 만들었습니다'));
+    eq(await page.innerText('#profile-name'), name, 'the trimmed name is shown');
+    const pid = Number(await page.innerText('#profile-id'));
+    eq(sql(`SELECT name FROM profiles WHERE id = ${pid} AND user_id = ${uid}`), name, 'stored');
+    // 11 members view it (the newest last), and one anonymous visitor
+    const viewers = [];
+    for (let i = 1; i <= 11; i++) {
+        const v = newUser(`브라우저 방문자 ${i}`);
+        viewers.push(v);
+        eq((await apiAs(await mintToken(v), 'GET', `/api/v1/profiles/${pid}`)).status, 200, 'a member views it');
+        await sleep(20); // distinct viewedAt order
+    }
+    eq((await apiAs(null, 'GET', `/api/v1/profiles/${pid}`)).status, 200, 'an anonymous view');
+    await waitFor(() => Number(sql(`SELECT count(*) FROM profile_views WHERE profile_id = ${pid}`)) === 12,
+        'the 12 views logged', 5000);
+    await page.reload();
+    await page.waitForSelector('#views-section:not(.hidden)');
+    await page.waitForFunction(() => document.querySelectorAll('#views-rows tr').length === 10);
+    let ids = await page.$$eval('#views-rows tr', (t) => t.map((r) => Number(r.dataset.viewerId)));
+    eq(ids, viewers.slice().reverse().slice(0, 10), 'the first 10 viewers, newest first');
+    check((await page.innerText('#views-rows tr')).includes('브라우저 방문자 11'), 'named by their user name');
+    eq(await page.$eval('#views-summary', (p) => p.dataset.anonymous), '1', 'one anonymous view, counted not listed');
+    check((await page.innerText('#views-summary')).includes('1회'), 'the anonymous count is shown');
+    await page.screenshot({ path: path.join(OUT, 'me.png'), fullPage: true });
+    // "더 보기" follows nextCursor
+    await page.click('#views-more');
+    await page.waitForFunction(() => document.querySelectorAll('#views-rows tr').length === 11);
+    ids = await page.$$eval('#views-rows tr', (t) => t.map((r) => Number(r.dataset.viewerId)));
+    eq(ids, viewers.slice().reverse(), 'all 11 after "더 보기"');
+    check(await page.isHidden('#views-more'), 'no more pages');
+    // my own views are not logged
+    await page.click('#profile-link');
+    await page.waitForSelector('#profile:not(.hidden)');
+    eq(await page.innerText('#name'), name, 'my profile page');
+    await sleep(500);
+    eq(Number(sql(`SELECT count(*) FROM profile_views WHERE profile_id = ${pid}`)), 12, 'my own view is not logged');
+    // sign out
+    await page.goto(`${BASE}/me.html`);
+    await page.waitForSelector('#me-card:not(.hidden)');
+    await page.click('#signout');
+    await page.waitForSelector('#signin-card:not(.hidden)');
+    eq(await page.evaluate(() => window.localStorage.getItem('memberapi.memberToken')), null, 'the token is gone');
+});
+
+test('rename_shows_the_new_name', async (page) => {
+    const m = await memberWithProfile(`브라우저 옛이름 ${Date.now() % 100000}`);
+    const old = sql(`SELECT name FROM profiles WHERE id = ${m.pid}`);
+    // the old name is in the caches (the detail page read it)
+    await page.goto(`${BASE}/profile.html?id=${m.pid}`);
+    await page.waitForSelector('#profile:not(.hidden)');
+    eq(await page.innerText('#name'), old, 'the old name before');
+    await signInAs(page, m.uid);
+    await page.goto(`${BASE}/me.html`);
+    await page.waitForSelector('#profile-facts:not(.hidden)');
+    eq(await page.inputValue('#profile-name-input'), old, 'the form starts with my name');
+    // invalid names: the API's 400 message, nothing changes
+    for (const [bad, words] of [['   ', "field 'name'"], ['가'.repeat(51), '1..50']]) {
+        await page.fill('#profile-name-input', bad);
+        await page.click('#profile-save');
+        const box = await page.waitForSelector('#profile-message [role="alert"]');
+        const text = await box.innerText();
+        check(text.includes('이름을 저장하지 못했습니다') && text.includes(words), `400 message for "${bad}": ${text}`);
+        eq(await page.innerText('#profile-name'), old, 'the name did not change');
+        await page.evaluate(() => document.querySelector('#profile-message').replaceChildren());
+    }
+    eq(sql(`SELECT name FROM profiles WHERE id = ${m.pid}`), old, 'nothing stored');
+    await noRawJson(page);
+    const name = `브라우저 새이름 ${m.uid}`;
+    await page.fill('#profile-name-input', name);
+    await page.click('#profile-save');
+    await page.waitForFunction(() => document.querySelector('#profile-message').innerText.includes('이름을 바꿨습니다'));
+    const renamedAt = Date.now();
+    eq(await page.innerText('#profile-name'), name, 'my page shows the new name at once');
+    await page.screenshot({ path: path.join(OUT, 'me-renamed.png'), fullPage: true });
+    await page.reload();
+    await page.waitForSelector('#profile-facts:not(.hidden)');
+    eq(await page.innerText('#profile-name'), name, 'and after a reload');
+    // the profile page: within the detail's bound (the near cache's 1 s TTL;
+    // docs/profiles.md "Renames and the caches"), then never the old name
+    let seen = null;
+    while (Date.now() - renamedAt < 3000) {
+        await page.goto(`${BASE}/profile.html?id=${m.pid}`);
+        await page.waitForSelector('#profile:not(.hidden)');
+        if ((await page.innerText('#name')) === name) { seen = Date.now() - renamedAt; break; }
+        await sleep(100);
+    }
+    check(seen !== null && seen <= 1000 + 1500, `the profile page shows the new name within the bound (${seen} ms)`);
+    for (let i = 0; i < 3; i++) {
+        await page.reload();
+        await page.waitForSelector('#profile:not(.hidden)');
+        eq(await page.innerText('#name'), name, 'never the old name again');
+    }
+});
+
+test('refused_tokens_are_messages_with_the_sign_in', async (page) => {
+    const uid = newUser('브라우저 토큰');
+    const cases = [
+        ['expired', await resignedToken(uid, { iat: Math.floor(Date.now() / 1000) - 7200,
+                                               exp: Math.floor(Date.now() / 1000) - 3600 })],
+        ['forged', `${(await mintToken(uid)).slice(0, -4)}AAAA`],
+    ];
+    for (const [what, token] of cases) {
+        await signOut(page);
+        await page.evaluate((t) => window.localStorage.setItem('memberapi.memberToken', t), token);
+        await page.goto(`${BASE}/me.html`);
+        const text = await alertText(page);
+        check(text.includes('로그인이 필요합니다') && text.includes('the bearer token is invalid or expired'),
+            `${what}: 401 message: ${text}`);
+        await page.waitForSelector('#signin-card:not(.hidden)');
+        await page.waitForSelector('#demo-members button');
+        check(await page.isHidden('#me-card'), `${what}: nothing of the member shown`);
+        eq(await page.evaluate(() => window.localStorage.getItem('memberapi.memberToken')), null,
+            `${what}: the refused token is forgotten`);
+        await noRawJson(page);
+        if (what === 'expired') await page.screenshot({ path: path.join(OUT, 'me-401-expired.png'), fullPage: true });
+        // on another page the 401 is a message with a link to sign in
+        await page.evaluate((t) => window.localStorage.setItem('memberapi.memberToken', t), token);
+        await page.goto(`${BASE}/profile.html?id=1`);
+        const t2 = await alertText(page);
+        check(t2.includes('로그인이 필요합니다') && t2.includes('로그인하기'), `${what}: profile page 401: ${t2}`);
+        await page.click('a.signin-link');
+        await page.waitForURL((u) => u.pathname === '/me.html');
+        await page.waitForSelector('#signin-card:not(.hidden)');
+    }
+    // signed out, the my page offers the sign-in without calling the API
+    await signOut(page);
+    await page.goto(`${BASE}/me.html`);
+    await page.waitForSelector('#signin-card:not(.hidden)');
+    check(await page.isHidden('#message [role="alert"]'), 'no error when simply signed out');
+    // a valid token whose member does not exist: 404 message
+    await signInAs(page, 987654322);
+    await page.goto(`${BASE}/me.html`);
+    const t3 = await alertText(page);
+    check(t3.includes('회원을 찾을 수 없습니다') && t3.includes('987654322'), `me 404: ${t3}`);
+});
+
 test('pages_are_utf8_korean_and_fit_a_phone', async (page) => {
-    for (const p of ['/', '/profile.html', '/points.html', '/pay-success.html', '/pay-fail.html']) {
+    for (const p of ['/', '/profile.html', '/points.html', '/me.html', '/pay-success.html', '/pay-fail.html']) {
         const r = await fetch(BASE + p);
         eq(r.status, 200, `${p} status`);
         eq(r.headers.get('content-type'), 'text/html; charset=utf-8', `${p} content type`);
@@ -409,6 +652,9 @@ test('pages_are_utf8_korean_and_fit_a_phone', async (page) => {
     eq(js.headers.get('content-type'), 'application/javascript; charset=utf-8', 'scripts are UTF-8');
     const cfg = await (await fetch(`${BASE}/config.json`)).json();
     eq(cfg.gatewayBase, SANDBOX, '/config.json points at the stack\'s gateway');
+    const demo = await fetch(`${BASE}/demo-members.json`);
+    eq(demo.headers.get('cache-control'), 'no-store', 'demo members are not cached');
+    eq(demo.headers.get('content-type'), 'application/json; charset=utf-8', 'demo members are UTF-8 JSON');
     // Korean glyphs are drawn with a CJK font, not as boxes: the rendered
     // width of Hangul differs from that of a missing-glyph box sequence
     await page.goto(`${BASE}/`);
@@ -429,6 +675,12 @@ test('pages_are_utf8_korean_and_fit_a_phone', async (page) => {
     await page.goto(`${BASE}/`);
     await listSettled(page);
     await page.screenshot({ path: path.join(OUT, 'profiles-phone.png'), fullPage: true });
+    await page.goto(`${BASE}/me.html`);
+    await page.waitForSelector('#me-card:not(.hidden)');
+    await page.waitForSelector('#views-section:not(.hidden)');
+    const meOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(meOverflow <= 0, `my page: no sideways scrolling on a phone (${meOverflow}px)`);
+    await page.screenshot({ path: path.join(OUT, 'me-phone.png'), fullPage: true });
 });
 
 // ---- runner ---------------------------------------------------------------------

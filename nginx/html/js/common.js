@@ -1,8 +1,9 @@
 // common.js: what every page of the web front end shares: the API client
 // (the envelopes of docs/openapi.yaml), the member's sign-in (a member JWT
 // kept in localStorage and sent as "Authorization: Bearer"), turning an
-// error envelope into a readable message (never raw JSON), the front end's
-// configuration (/config.json), small DOM helpers, numbers and dates in
+// error envelope into a readable message (never raw JSON; a 401 offers the
+// sign-in), the front end's configuration (/config.json), the local stack's
+// demo members (/demo-members.json), small DOM helpers, numbers and dates in
 // Korean style.
 
 /** Korean headline per errorType (the English errorMessage follows it). */
@@ -32,16 +33,28 @@ export function memberToken() {
     }
 }
 
-/** The member id (`sub`) of a JWT, read without verifying it (the API
- *  verifies; this only labels the page), or null. */
-export function tokenUserId(token) {
+/** The claims of a JWT, read without verifying them (the API verifies;
+ *  the page only labels itself with them), or null. */
+function tokenClaims(token) {
     try {
         const part = String(token || '').split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
         const claims = JSON.parse(atob(part + '='.repeat((4 - (part.length % 4)) % 4)));
-        return positiveId(claims.sub);
+        return claims && typeof claims === 'object' ? claims : null;
     } catch (e) {
         return null;
     }
+}
+
+/** The member id (`sub`) of a JWT, or null. */
+export function tokenUserId(token) {
+    const claims = tokenClaims(token);
+    return claims ? positiveId(claims.sub) : null;
+}
+
+/** When a JWT expires (a Date from its `exp`), or null. */
+export function tokenExpiry(token) {
+    const claims = tokenClaims(token);
+    return claims && Number.isInteger(claims.exp) ? new Date(claims.exp * 1000) : null;
 }
 
 /** Signs in with a member token (a JWT from the identity provider; locally,
@@ -56,6 +69,75 @@ export function signIn(token) {
 
 export function signOut() {
     window.localStorage.removeItem(TOKEN_KEY);
+}
+
+const ORDERS_KEY = 'memberapi.orders.';
+const ORDERS_KEPT = 20;
+
+/** Remembers a payment this browser started for the member (newest first, the
+ *  last 20): the my page reads them back with GET /api/v1/payments/{orderId},
+ *  since the API has no list of a member's payments yet. */
+export function rememberOrder(userId, orderId) {
+    try {
+        const list = recentOrders(userId).filter((o) => o !== orderId);
+        list.unshift(orderId);
+        window.localStorage.setItem(ORDERS_KEY + userId, JSON.stringify(list.slice(0, ORDERS_KEPT)));
+    } catch (e) {
+        // storage full or off: the my page still finds the granted ones in the ledger
+    }
+}
+
+export function recentOrders(userId) {
+    try {
+        const list = JSON.parse(window.localStorage.getItem(ORDERS_KEY + userId) || '[]');
+        return Array.isArray(list) ? list.filter((o) => typeof o === 'string' && /^[A-Za-z0-9_-]{6,64}$/.test(o)) : [];
+    } catch (e) {
+        return [];
+    }
+}
+
+/**
+ * The local stack's demo members: [{userId, name, token}] from
+ * /demo-members.json, which only the local stack writes (scripts/lib/stack.sh
+ * demo_members); anywhere else the file is absent and this is [] (the pages
+ * then offer only the paste-a-token form).
+ */
+export async function loadDemoMembers() {
+    try {
+        const r = await fetch('/demo-members.json', { cache: 'no-store' });
+        if (!r.ok) return [];
+        const j = await r.json();
+        return (Array.isArray(j && j.members) ? j.members : [])
+            .filter((m) => m && positiveId(m.userId) && typeof m.token === 'string' && tokenUserId(m.token));
+    } catch (e) {
+        return [];
+    }
+}
+
+/**
+ * "데모 회원으로 로그인": a button per demo member in container (hidden when
+ * there are none). onSignedIn(userId) runs after the token is stored.
+ */
+export async function showDemoMembers(container, onSignedIn) {
+    const members = await loadDemoMembers();
+    container.classList.toggle('hidden', members.length === 0);
+    if (members.length === 0) return;
+    const now = Date.now();
+    container.replaceChildren(
+        el('p', { class: 'label', id: 'demo-title' }, '데모 회원으로 로그인'),
+        el('ul', { class: 'demo-members', 'aria-labelledby': 'demo-title' }, members.map((m) => {
+            const exp = tokenExpiry(m.token);
+            const expired = exp && exp.getTime() <= now;
+            return el('li', {}, el('button', {
+                type: 'button', class: 'secondary', 'data-user-id': m.userId,
+                title: expired ? '토큰이 만료되었습니다: scripts/run을 다시 시작하면 새로 발급됩니다' : null,
+                onclick: () => {
+                    const id = signIn(m.token);
+                    if (id) onSignedIn(id);
+                },
+            }, `${m.name || '회원'} (회원 ${m.userId})`, expired ? ' · 만료됨' : ''));
+        })),
+        el('p', { class: 'note' }, '로컬 스택이 시작할 때 발급한 토큰입니다 (운영 환경에는 없습니다).'));
 }
 
 /**
@@ -146,7 +228,10 @@ export function showError(container, error, headline) {
         e.errorMessage ? el('p', { class: 'message' }, e.errorMessage) : null,
         e.pgMessage ? el('p', { class: 'pg' }, `결제사 메시지: ${e.pgMessage}`) : null,
         e.pgCode ? el('p', { class: 'meta' }, `결제사 코드: ${e.pgCode}`) : null,
-        e.requestId ? el('p', { class: 'meta' }, `요청 ID: ${e.requestId}`) : null);
+        e.requestId ? el('p', { class: 'meta' }, `요청 ID: ${e.requestId}`) : null,
+        // a missing, expired or refused token: offer the sign-in
+        e.errorType === 'UNAUTHORIZED' && window.location.pathname !== '/me.html'
+            ? el('p', {}, el('a', { class: 'signin-link', href: '/me.html' }, '로그인하기')) : null);
     container.replaceChildren(box);
     return box;
 }

@@ -3,8 +3,8 @@
 // goes to the gateway's checkout page (the sandbox's /sim/checkout, from
 // /config.json) with successUrl/failUrl pointing back at pay-success.html
 // and pay-fail.html, which confirm or record the failure through the API.
-import { api, count, el, loadConfig, memberToken, pager, params, points, positiveId, showError, showStatus,
-    signIn, signOut, tokenUserId } from './common.js';
+import { api, count, el, loadConfig, memberToken, pager, params, points, positiveId, rememberOrder, showDemoMembers,
+    showError, showStatus, signIn, signOut, tokenUserId } from './common.js';
 
 const $ = (id) => document.getElementById(id);
 const HISTORY_SIZE = 10;
@@ -104,6 +104,7 @@ async function topUp(userId, event) {
             showError($('topup-message'), r.error, '충전을 시작하지 못했습니다');
             return;
         }
+        rememberOrder(r.data.userId, orderId);
         showStatus($('topup-message'), 'wait', '결제 창으로 이동합니다…', `주문번호 ${orderId}`);
         const origin = window.location.origin;
         const q = new URLSearchParams({
@@ -131,6 +132,7 @@ async function main() {
         }
         window.location.assign(`/points.html?userId=${id}`);
     });
+    if (!me) showDemoMembers($('demo-members'), (id) => window.location.assign(`/points.html?userId=${id}`));
     $('signout').addEventListener('click', () => {
         signOut();
         window.location.assign('/points.html');

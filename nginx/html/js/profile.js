@@ -11,7 +11,10 @@ async function load() {
     const id = positiveId(raw) || encodeURIComponent(raw || '0');
     const r = await api('GET', `/api/v1/profiles/${id}`);
     if (!r.ok) {
-        showError($('message'), r.error, r.status === 404 ? '프로필을 찾을 수 없습니다' : '프로필을 불러오지 못했습니다');
+        // 401: the stored member token is expired or refused (the message offers the sign-in)
+        const headline = r.status === 404 ? '프로필을 찾을 수 없습니다'
+            : r.status === 401 ? '로그인이 필요합니다 (회원 토큰이 만료되었거나 올바르지 않습니다)' : '프로필을 불러오지 못했습니다';
+        showError($('message'), r.error, headline);
         document.title = '프로필 없음 · memberapi';
         return;
     }
