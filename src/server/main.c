@@ -36,8 +36,11 @@ static int usage(void)
 }
 
 /* Configuration, infrastructure and modules, in the order they depend on
- * each other. Returns 0 or prints the reason and returns -1. */
-static int setup(const char *file)
+ * each other; with sockets_only, the configuration alone (a probe needs to
+ * know where the sockets are, not the secrets or the modules' keys: an
+ * operator's or a container's health check runs without them). Returns 0 or
+ * prints the reason and returns -1. */
+static int setup(const char *file, bool sockets_only)
 {
     srv_config_register();
     for (const srv_module_t *const *m = srv_modules; *m; m++)
@@ -55,6 +58,8 @@ static int setup(const char *file)
                 srv_cfg.log_file);
         return -1;
     }
+    if (sockets_only)
+        return 0;
     db_config_t dbc = {
         .primary_url = srv_cfg.database_url,
         .replica_url = srv_cfg.database_replica_url,
@@ -117,7 +122,7 @@ int main(int argc, char **argv)
         known |= strcmp(cmd, commands[k]) == 0;
     if (!known)
         return usage();
-    if (setup(file) != 0)
+    if (setup(file, strcmp(cmd, "probe") == 0) != 0)
         return 1;
     if (strcmp(cmd, "check-config") == 0) {
         cfg_dump();

@@ -3,7 +3,8 @@ memberapi.service) sees it. A second pool, on sockets of its own, started
 with NOTIFY_SOCKET pointing at a datagram socket of the test, must say
 READY=1 once its workers serve (and not before: a probe right after READY
 answers), RELOADING=1 then READY=1 around a SIGHUP, and STOPPING=1 on
-SIGTERM, then exit 0."""
+SIGTERM, then exit 0. And `memberapi probe`, the health check of the unit's
+operators and of the containers, runs without any secret."""
 import os
 import signal
 import socket
@@ -86,3 +87,16 @@ def outside_systemd_nothing_is_sent_and_the_pool_starts():
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+@test
+def the_probe_needs_no_secrets():
+    # an operator's (or a container's) health check knows where the sockets
+    # are, not the member-token key, the admin token or the database
+    sock = pool_env()["LISTEN"]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LISTEN": sock}
+    for path, want in (("/health", "200"), ("/pool-status", "200")):
+        r = subprocess.run([BIN, "probe", path], env=env, capture_output=True, text=True,
+                           timeout=10)
+        eq(r.returncode, 0, f"probe {path} without secrets: {r.stdout}{r.stderr}")
+        check(r.stdout.strip().endswith(f"{path}: {want}"), r.stdout)
