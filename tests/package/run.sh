@@ -134,7 +134,12 @@ else
     tail -20 "$OUT/node.log"; bad "npm tools under Debian's Node.js 18"
 fi
 if [[ $pkgs == *chromium* ]]; then
-    mkdir -p "$IMG/src/.stack"; cp "$STACK_DIR/admin_token" "$IMG/src/.stack/"
+    # what the browser tests read of the stack's state: its admin token, and
+    # its member-token key (to forge expired and foreign tokens)
+    mkdir -p "$IMG/src/.stack"
+    for f in admin_token member_jwt_secret; do
+        [ -f "$STACK_DIR/$f" ] && cp "$STACK_DIR/$f" "$IMG/src/.stack/"
+    done
     if in_img "cd /src && STACK_DIR=/src/.stack HTTP_PORT=$HTTP_PORT ADMIN_PORT=$ADMIN_PORT \
                STACK_PG_PORT=${STACK_PG_PORT:-} STACK_SANDBOX_PORT=${STACK_SANDBOX_PORT:-} \
                DATABASE_URL='${DATABASE_URL:-}' TOSS_API_BASE='${TOSS_API_BASE:-}' tests/browser/run.sh" \
