@@ -91,12 +91,14 @@ else cat "$OUT/logrotate.log"; bad "logrotate file"; fi
 db=${DATABASE_URL:-postgresql://memberapi@127.0.0.1:1/memberapi}
 in_img "install -d -o memberapi -g www-data -m 0750 /run/memberapi /run/memberapi-creds
         install -o memberapi -m 0400 $creds/* /run/memberapi-creds/
-        cd / && setpriv --reuid=memberapi --regid=www-data --init-groups env -i \
+        cd /
+        exec setpriv --reuid=memberapi --regid=www-data --init-groups env -i \
           PATH=/usr/bin:/bin ADMIN_TOKEN_FILE=/run/memberapi-creds/admin_token \
           CURSOR_SECRET_FILE=/run/memberapi-creds/cursor_secret \
           MEMBER_JWT_SECRET_FILE=/run/memberapi-creds/member_jwt_secret \
           DATABASE_URL='$db' DATABASE_REPLICA_URL= REDIS_URL= LOG_FILE=/run/memberapi/pool.log \
-          /usr/bin/memberapi -c /etc/memberapi/memberapi.conf serve & echo \$! > /run/memberapi-test.pid"
+          /usr/bin/memberapi -c /etc/memberapi/memberapi.conf serve \
+          > /run/memberapi/stdout.log 2>&1 & echo \$! > /run/memberapi-test.pid"
 up=0
 for _ in $(seq 1 100); do
     if in_img "memberapi -c /etc/memberapi/memberapi.conf probe /health" >/dev/null 2>&1; then up=1; break; fi
