@@ -446,8 +446,15 @@ def confirm_abandoned(uid, orders):
 
 
 def settle(uid, reconcile_env):
-    """Runs the reconciler until every payment of uid is final (or 60 s)."""
-    deadline = time.time() + 60
+    """Runs the reconciler until every payment of uid is final (or 75 s).
+    A payment still READY here is a checkout its buyer never finished (e.g.
+    a create whose answer a stopping pool never sent): the client does not
+    know it, nothing confirms it, and the reconciler expires it as in
+    production, here after PAYMENT_READY_EXPIRY_S = 60 s (its minimum). Safe:
+    only our confirm approves a payment (reconcile.c), and the books below
+    still count every DONE payment and grant."""
+    reconcile_env = dict(reconcile_env, PAYMENT_READY_EXPIRY_S="60")
+    deadline = time.time() + 75
     while True:
         open_ = int(sql1(f"SELECT count(*) FROM payments WHERE user_id = {uid} "
                          f"AND status NOT IN ('DONE', 'ABORTED', 'EXPIRED')"))
