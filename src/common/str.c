@@ -90,6 +90,25 @@ bool str_utf8_valid(const char *str, size_t n)
     return true;
 }
 
+uint32_t str_utf8_at(const unsigned char *s, size_t n, size_t *len)
+{
+    if (s[0] < 0x80 || n < 2) {
+        *len = 1;
+        return s[0];
+    }
+    if (s[0] < 0xE0) {
+        *len = 2;
+        return (uint32_t)(s[0] & 0x1F) << 6 | (s[1] & 0x3F);
+    }
+    if (s[0] < 0xF0 || n < 4) {
+        *len = 3;
+        return (uint32_t)(s[0] & 0x0F) << 12 | (uint32_t)(s[1] & 0x3F) << 6 | (s[2] & 0x3F);
+    }
+    *len = 4;
+    return (uint32_t)(s[0] & 0x07) << 18 | (uint32_t)(s[1] & 0x3F) << 12 |
+           (uint32_t)(s[2] & 0x3F) << 6 | (s[3] & 0x3F);
+}
+
 bool str_charset(const char *s, const char *extra)
 {
     for (; *s; s++) {

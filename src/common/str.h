@@ -15,6 +15,9 @@ int str_to_i64n(const char *s, size_t n, int64_t min, int64_t max, int64_t *out)
 
 /* Valid UTF-8 (no overlongs, no surrogates, no NUL). */
 bool str_utf8_valid(const char *s, size_t n);
+/* The code point at s[0..n), n >= 1, in UTF-8 that str_utf8_valid accepted;
+ * its length in *len. */
+uint32_t str_utf8_at(const unsigned char *s, size_t n, size_t *len);
 
 /* Every byte of s is in the set [A-Za-z0-9] plus the characters of extra. */
 bool str_charset(const char *s, const char *extra);

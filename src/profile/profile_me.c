@@ -25,27 +25,6 @@
 
 /* ---- names and prefixes ----------------------------------------------------- */
 
-/* One code point from s[0..n) (valid UTF-8 checked by the caller); its
- * length in *len. */
-static uint32_t utf8_at(const unsigned char *s, size_t n, size_t *len)
-{
-    if (s[0] < 0x80 || n < 2) {
-        *len = 1;
-        return s[0];
-    }
-    if (s[0] < 0xE0) {
-        *len = 2;
-        return (uint32_t)(s[0] & 0x1F) << 6 | (s[1] & 0x3F);
-    }
-    if (s[0] < 0xF0 || n < 4) {
-        *len = 3;
-        return (uint32_t)(s[0] & 0x0F) << 12 | (uint32_t)(s[1] & 0x3F) << 6 | (s[2] & 0x3F);
-    }
-    *len = 4;
-    return (uint32_t)(s[0] & 0x07) << 18 | (uint32_t)(s[1] & 0x3F) << 12 |
-           (uint32_t)(s[2] & 0x3F) << 6 | (s[3] & 0x3F);
-}
-
 /* Unicode White_Space (PropList.txt). */
 static bool is_space(uint32_t c)
 {
@@ -71,19 +50,19 @@ int profile_name_clean(const char *s, size_t n, arena_t *a, const char **out, co
     const unsigned char *u = (const unsigned char *)s;
     size_t start = 0, end = n, len;
     /* leading white space */
-    while (start < end && is_space(utf8_at(u + start, end - start, &len)))
+    while (start < end && is_space(str_utf8_at(u + start, end - start, &len)))
         start += len;
     /* trailing white space: walk forward, remembering where the last
      * non-space code point ended */
     size_t last_end = start, chars = 0;
     for (size_t i = start; i < end; i += len) {
-        uint32_t c = utf8_at(u + i, end - i, &len);
+        uint32_t c = str_utf8_at(u + i, end - i, &len);
         if (!is_space(c))
             last_end = i + len;
     }
     end = last_end;
     for (size_t i = start; i < end; i += len) {
-        uint32_t c = utf8_at(u + i, end - i, &len);
+        uint32_t c = str_utf8_at(u + i, end - i, &len);
         if (is_control(c)) {
             *why = "field 'name' must not contain control characters";
             return -1;
@@ -151,7 +130,7 @@ const char *profile_prefix_upper(const char *q, arena_t *a)
         while (i > 0 && ((unsigned char)q[i] & 0xC0) == 0x80)
             i--;
         size_t len;
-        uint32_t c = utf8_at((const unsigned char *)q + i, cut - i, &len);
+        uint32_t c = str_utf8_at((const unsigned char *)q + i, cut - i, &len);
         if (c < 0x10FFFF) {
             c = c + 1 == 0xD800 ? 0xE000 : c + 1; /* no surrogates in UTF-8 */
             char *out = arena_alloc(a, i + 5);

@@ -63,6 +63,16 @@ static void test_utf8(void)
     CU_ASSERT_TRUE(str_utf8_valid("가나다 abc", strlen("가나다 abc")));
     CU_ASSERT_TRUE(str_utf8_valid("\xF0\x9F\x98\x80", 4));
     CU_ASSERT_FALSE(str_utf8_valid("\xC0\x80", 2));
+    /* str_utf8_at decodes what str_utf8_valid accepted, one code point */
+    size_t len;
+    CU_ASSERT_EQUAL(str_utf8_at((const unsigned char *)"a", 1, &len), 0x61);
+    CU_ASSERT_EQUAL(len, 1);
+    CU_ASSERT_EQUAL(str_utf8_at((const unsigned char *)"\xC2\x85", 2, &len), 0x85);
+    CU_ASSERT_EQUAL(len, 2);
+    CU_ASSERT_EQUAL(str_utf8_at((const unsigned char *)"가나", 6, &len), 0xAC00);
+    CU_ASSERT_EQUAL(len, 3);
+    CU_ASSERT_EQUAL(str_utf8_at((const unsigned char *)"\xF0\x9F\x98\x80", 4, &len), 0x1F600);
+    CU_ASSERT_EQUAL(len, 4);
     CU_ASSERT_FALSE(str_utf8_valid("\xE0\x80\x80", 3));
     CU_ASSERT_FALSE(str_utf8_valid("\xED\xB0\x80", 3));
     CU_ASSERT_FALSE(str_utf8_valid("\xF4\x90\x80\x80", 4));
