@@ -38,10 +38,18 @@ metrics_id_t pm_config_alerts;
 metrics_id_t pm_reconcile[PM_NREC];
 metrics_id_t pm_rejected[4];
 
+/* A run's own watchdog ends it at its budget plus one lease; the master
+ * ends it 2 s later whatever hangs (the whole process stopped included). */
+static int64_t reconcile_max_run_ms(void)
+{
+    return payment_cfg.reconcile_budget_s * 1000 + payment_max_lease_ms() + 2000;
+}
+
 static const srv_job_t reconcile_job = {
     .name = "reconcile",
     .interval_s = &payment_cfg.reconcile_interval_s,
     .run = payment_reconcile_run,
+    .max_run_ms = reconcile_max_run_ms,
 };
 
 static void payment_configure(void)

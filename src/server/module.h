@@ -38,6 +38,10 @@ typedef struct srv_job {
     const char *name;
     const int64_t *interval_s;
     int (*run)(void);
+    /* The longest a run may take (NULL: unbounded). The master SIGKILLs a
+     * run past it, whatever hangs in it, and starts the next one at its
+     * interval: a job's own time checks live in the process they guard. */
+    int64_t (*max_run_ms)(void);
 } srv_job_t;
 
 /* From a module's init(). At most 8 jobs. */

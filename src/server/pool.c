@@ -61,6 +61,8 @@ static struct {
 static struct {
     pid_t pid;
     int64_t next_ms;
+    int64_t started_ms;
+    bool killed; /* SIGKILLed past its max_run_ms */
 } jobrun[SRV_MAX_JOBS];
 
 int srv_listen_fds[2] = { -1, -1 };
@@ -362,6 +364,7 @@ static void reap(bool stopping)
         for (int j = 0; j < njobs; j++) {
             if (jobrun[j].pid == pid) {
                 jobrun[j].pid = 0;
+                jobrun[j].killed = false;
                 if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
                     log_warn("event=job_failed job=%s status=%d", jobs[j]->name, status);
             }
@@ -426,6 +429,14 @@ static void run_jobs(int64_t now)
 {
     for (int j = 0; j < njobs; j++) {
         const srv_job_t *job = jobs[j];
+        if (jobrun[j].pid > 0 && !jobrun[j].killed && job->max_run_ms &&
+            now - jobrun[j].started_ms > job->max_run_ms()) {
+            log_error("event=job_killed job=%s pid=%d ran_ms=%lld max_ms=%lld", job->name,
+                      (int)jobrun[j].pid, (long long)(now - jobrun[j].started_ms),
+                      (long long)job->max_run_ms());
+            kill(jobrun[j].pid, SIGKILL);
+            jobrun[j].killed = true; /* reaped like any exit; the next run at its time */
+        }
         if (job->interval_s == NULL || *job->interval_s <= 0 || jobrun[j].pid > 0)
             continue;
         if (jobrun[j].next_ms == 0)
@@ -445,8 +456,10 @@ static void run_jobs(int64_t now)
                     close(srv_listen_fds[i]);
             _exit(job->run() == 0 ? 0 : 1);
         }
-        if (pid > 0)
+        if (pid > 0) {
             jobrun[j].pid = pid;
+            jobrun[j].started_ms = now;
+        }
     }
 }
 

@@ -11,6 +11,7 @@ elsewhere: it must not (fastcgi_next_upstream has no non_idempotent).
 Every test restores what it changed (sandbox faults, nginx, the primary) and
 waits for /ready, so the stack is healthy for whatever runs next."""
 import os
+import signal
 import threading
 import time
 
@@ -247,3 +248,45 @@ def open_gateway_breaker_fails_fast_and_leaves_the_payment_unchanged():
     eq(sql1("SELECT count(*) FROM payments WHERE order_id IN (%s) AND status <> 'DONE'"
             % ",".join(f"'{o}'" for o in unknown)), "0")
     eq(balance(uid), 1000 * (len(unknown) + 1 + BREAKER["PERMITTED_NUMBER_OF_CALLS_IN_HALF_OPEN_STATE"]))
+
+
+def _children(ppid):
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == ppid:
+                        out.append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
+@test
+def a_reconciler_run_that_hangs_is_killed_by_the_master_and_run_again():
+    # A run whose whole process hangs (here: SIGSTOP, which stops its own
+    # watchdog thread too) is ended by the master past the job's bound
+    # (RECONCILE_TIME_BUDGET_S + one lease + 2 s), and the next run happens.
+    env = {"RECONCILE_INTERVAL_S": "1", "RECONCILE_TIME_BUDGET_S": "1", "TOSS_TIMEOUT_MS": "1000",
+           "TOSS_CONNECT_TIMEOUT_MS": "500"}
+    apitest.restart_pool(env=env, ready=True)
+    try:
+        master = apitest.pid_of("pool")
+        workers = {w["pid"] for w in apitest.pool_status()["workers"]}
+        job = wait_until(lambda: next((p for p in _children(master) if p not in workers), None),
+                         10, interval=0.01, what="a reconciler run (a child of the master)")
+        off = apitest.log_size()
+        os.kill(job, signal.SIGSTOP)
+        t0 = time.time()
+        line = wait_until(lambda: next((ln for ln in apitest.log_since(off).splitlines()
+                                        if "event=job_killed job=reconcile" in ln), None),
+                          30, interval=0.1, what="the master killing the stopped run")
+        took = time.time() - t0
+        check(f"pid={job}" in line, line)
+        check(took < 25, f"killed after {took:.1f} s")
+        wait_until(lambda: not os.path.exists(f"/proc/{job}"), 5, what="the run gone")
+        wait_until(lambda: "event=reconcile_done" in apitest.log_since(off).split(
+            "event=job_killed", 1)[-1], 15, interval=0.2, what="a later run completing")
+    finally:
+        apitest.restart_pool(ready=True)
